@@ -1,0 +1,95 @@
+"""The check engine: each check is a function of the observed facts, registered under its id.
+
+A check returns ``Pass``, ``Fail`` (expected, actual, hint) or ``Skip`` (why it cannot be
+judged).  The engine applies the exercise's points and prerequisites: when a required check did
+not pass, the dependent one is skipped with the reason and scores zero.  Checks live in
+``grader/checks/<role>.py`` under the name after the dot of their id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple, Union
+
+from grader.checks.facts import Facts
+from grader.exercise import Exercise
+from grader.results import CheckResult, Status
+
+
+@dataclass(frozen=True)
+class Pass:
+    notes: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fail:
+    expected: str
+    actual: str
+    hint: Optional[str] = None
+    notes: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+Outcome = Union[Pass, Fail, Skip]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check may look at."""
+
+    role: str
+    exercise: Exercise
+    facts: Facts
+    strict: bool = False
+    # Client only: a second run against a reference server sending ``other_message``.
+    other_facts: Optional[Facts] = None
+    other_message: str = ""
+    # Found before running: a socket.py beside the program; the file is the blank template.
+    shadowed_socket: bool = False
+    is_template: bool = False
+
+
+REGISTRY: Dict[str, Callable[[Context], Outcome]] = {}
+
+
+def check(check_id: str):
+    def register(function: Callable[[Context], Outcome]):
+        REGISTRY[check_id] = function
+        return function
+    return register
+
+
+def evaluate(ctx: Context) -> Tuple[CheckResult, ...]:
+    from grader.checks import client, server  # noqa: F401  (registers the checks)
+
+    results: Dict[str, CheckResult] = {}
+    runs_id = ctx.role + ".runs"
+    for spec in ctx.exercise.specs(ctx.role):
+        reason = None
+        if spec.id != runs_id and not results[runs_id].passed and _nothing_to_judge(ctx):
+            reason = "%s failed, so there is nothing to judge yet" % runs_id
+        for required in spec.requires:
+            if reason is None and not results[required].passed:
+                reason = "needs %s to pass first" % required
+        outcome = Skip(reason) if reason else REGISTRY[spec.id](ctx)
+        results[spec.id] = _result(spec, outcome)
+    return tuple(results.values())
+
+
+def _nothing_to_judge(ctx: Context) -> bool:
+    facts = ctx.facts
+    return not facts.started or facts.syntax_error is not None or not facts.made_socket \
+        or ctx.shadowed_socket
+
+
+def _result(spec, outcome: Outcome) -> CheckResult:
+    base = dict(id=spec.id, description=spec.description, max_points=spec.points)
+    if isinstance(outcome, Pass):
+        return CheckResult(status=Status.PASSED, points=spec.points, notes=outcome.notes, **base)
+    if isinstance(outcome, Fail):
+        return CheckResult(status=Status.FAILED, points=0, expected=outcome.expected,
+                           actual=outcome.actual, hint=outcome.hint, notes=outcome.notes, **base)
+    return CheckResult(status=Status.SKIPPED, points=0, reason=outcome.reason, **base)

@@ -1,0 +1,140 @@
+"""What server and client checks share: running, ending, and printing a line in the right place."""
+from __future__ import annotations
+
+from typing import Optional
+
+from grader import hints
+from grader.checks import Context, Fail, Outcome, Pass
+from grader.matching import closest, difference_note, find_line
+from grader.session import STOPPED_TIME_LIMIT
+
+
+def runs(ctx: Context) -> Outcome:
+    facts = ctx.facts
+    expected = "your program runs under Python 3 without an error"
+    if ctx.shadowed_socket:
+        return Fail(expected, "a file named socket.py sits next to your program", hints.SHADOWED_SOCKET)
+    error = facts.syntax_error
+    if error is not None:
+        line = error.get("lineno")
+        actual = "%s on line %s: %s" % (error.get("error"), line, error.get("message"))
+        if error.get("text"):
+            actual += "\n    " + error.get("text").strip()
+        hint = hints.for_error(error.get("error"), error.get("message")) or \
+            hints.SYNTAX.format(line=line)
+        return Fail(expected, actual, hint)
+    if not facts.started:
+        tail = facts.trace.output.stderr.text.strip().splitlines()[-1:] or ["no output"]
+        return Fail(expected, "your program did not start: " + tail[0])
+    error = facts.exception
+    if error is not None:
+        where = " on line %s" % error.get("lineno") if error.get("lineno") else ""
+        actual = "%s%s: %s" % (error.get("error"), where, error.get("message"))
+        hint = hints.for_error(error.get("error"), error.get("message"), error.get("errno"),
+                               error.get("traceback", ""), ctx.shadowed_socket)
+        return Fail(expected, actual, hint or "Read the error above and the line it points to.")
+    killed = _killed_by_signal(ctx)
+    if killed:
+        return Fail(expected, killed, "Your program used too much memory or CPU time, or wrote too much.")
+    if not facts.made_socket:
+        return Fail("a program that does the lab's steps", "it ran, but never created a socket",
+                    hints.TEMPLATE if ctx.is_template else hints.NO_SOCKET)
+    return Pass()
+
+
+def _killed_by_signal(ctx: Context) -> Optional[str]:
+    trace = ctx.facts.trace
+    status = trace.output.exit_status
+    if trace.stopped_because is None and trace.finished_status is None and status is not None and status < 0:
+        return "the operating system stopped your program (signal %d)" % -status
+    return None
+
+
+def exits(ctx: Context) -> Outcome:
+    trace = ctx.facts.trace
+    expected = "it ends by itself with exit status 0 within %g s" % trace.time_limit
+    if trace.stopped_because == STOPPED_TIME_LIMIT:
+        return Fail(expected, "it was still running after %g s and was stopped" % trace.time_limit,
+                    _why_still_running(ctx))
+    if trace.stopped_because:
+        hint = hints.LOOPS_FOREVER_ACCEPT if "accept" in trace.stopped_because else hints.WAITS_FOR_CLIENT
+        return Fail(expected, "it was %s, which can never happen, so it was stopped" % trace.stopped_because, hint)
+    killed = _killed_by_signal(ctx)
+    if killed or trace.exit_status is None:
+        return Fail(expected, killed or "it did not end by itself", hints.LOOPS_FOREVER)
+    if trace.exit_status != 0:
+        return Fail(expected, "it ended with exit status %d" % trace.exit_status,
+                    hints.EXIT_STATUS.format(status=trace.exit_status, check=ctx.role + ".runs"))
+    return Pass()
+
+
+def closes(ctx: Context, what: str) -> Outcome:
+    """The program closed its connection itself: it called close() (or left a with block) and the
+    reference counterpart saw the connection end while the program was still running."""
+    facts = ctx.facts
+    peer = facts.trace.peer
+    connection = facts.connection
+    expected = "your program closes %s itself" % what
+    close = facts.closed(connection)
+    notes = tuple("you never closed the server socket; closing it too is good practice"
+                  for sock in facts.listening_sockets()[:1] if facts.closed(sock) is None)
+    if close is not None and peer.closed_by_program:
+        return Pass(notes)
+    if close is None:
+        if peer.closed_by_program:
+            return Fail(expected, "the connection closed only when Python threw the socket away",
+                        hints.GC_CLOSED)
+        if any(facts.closed(sock) for sock in facts.listening_sockets()):
+            return Fail(expected, "it closed the server socket, but never the connected socket",
+                        hints.LISTENING_NOT_CONNECTED)
+        ending = "was stopped" if facts.trace.stopped_because else "ended"
+        return Fail(expected, "it never called close() on it; the connection closed only when the "
+                              "program %s" % ending, hints.NEVER_CLOSED)
+    if peer.ended == "reset":
+        return Fail(expected, "close() reset the connection instead of closing it",
+                    "Read everything the other side sent before closing.")
+    return Fail(expected, "it called close(), but the connection stayed open", hints.CLOSE_KEPT_OPEN)
+
+
+def _why_still_running(ctx: Context) -> str:
+    facts = ctx.facts
+    main = [c for kind in ("recv_call", "recv_return", "accept_call", "accept_return")
+            for c in facts.all(kind) if c.get("pid") == facts.trace.main_pid]
+    main.sort(key=lambda c: c.position)
+    empty_reads = [c for c in main if c.get("kind") == "recv_return" and c.ok and c.get("size") == 0]
+    if len(empty_reads) > 1:
+        return hints.RECV_LOOP_FOREVER
+    if main and main[-1].get("kind") == "accept_call" and facts.accepted is not None:
+        return hints.LOOPS_FOREVER_ACCEPT
+    return hints.LOOPS_FOREVER
+
+
+def printed(ctx: Context, expected: str, after: Optional[int] = None, before: Optional[int] = None,
+            after_what: str = "", before_what: str = "") -> Outcome:
+    """The line ``expected`` was printed after position ``after`` and before ``before``."""
+    facts = ctx.facts
+    where = " ".join(w for w in ("after " + after_what if after_what else "",
+                                 "before " + before_what if before_what else "") if w)
+    wanted = '"%s" printed %s' % (expected, where)
+    match = find_line(expected, facts.lines_between(after, before), ctx.strict)
+    if match is not None:
+        return Pass(() if match.exact else (difference_note(expected, match.line.text),))
+    anywhere = find_line(expected, facts.lines, ctx.strict)
+    if anywhere is not None:
+        if after is not None and anywhere.line.position <= after:
+            return Fail(wanted, "it was printed before " + after_what,
+                        "Move the print so it comes after %s." % after_what)
+        return Fail(wanted, "it was printed after " + before_what,
+                    "Move the print so it comes before %s." % before_what)
+    if ctx.strict:
+        loose = find_line(expected, facts.lines, strict=False)
+        if loose is not None:
+            return Fail(wanted, 'you printed "%s"' % loose.line.text,
+                        "With --strict the line must be exactly \"%s\"." % expected)
+    near = closest(expected, facts.lines)
+    if near is not None:
+        return Fail(wanted, 'not printed; the closest line was "%s"' % near.text,
+                    "Print exactly \"%s\" (copy it from the handout)." % expected)
+    shown = "; ".join('"%s"' % line.text for line in facts.lines[:3]) or "nothing"
+    return Fail(wanted, "not printed (your program printed: %s)" % shown,
+                'Add print("%s") at that step.' % expected)

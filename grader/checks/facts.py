@@ -1,0 +1,122 @@
+"""Plain questions about a trace: what was printed where, which socket calls happened, in order.
+
+Positions are indexes into the event log in arrival order, which is one total order even when a
+program forks.  Sockets are keyed by (pid, socket id) for the same reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from grader.matching import Line
+from grader.session import Trace
+
+SockKey = Tuple[int, int]
+
+
+@dataclass
+class Call:
+    """One probe event with its position in the log."""
+
+    position: int
+    event: Dict
+
+    @property
+    def sock(self) -> SockKey:
+        return (self.event.get("pid"), self.event.get("sock"))
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.event.get("ok"))
+
+    def get(self, key, default=None):
+        return self.event.get(key, default)
+
+
+@dataclass
+class Facts:
+    trace: Trace
+    lines: List[Line] = field(default_factory=list)
+    calls: Dict[str, List[Call]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, trace: Trace) -> "Facts":
+        facts = cls(trace)
+        buffer, start = "", None
+        for position, event in enumerate(trace.events):
+            kind = event.get("kind")
+            facts.calls.setdefault(kind, []).append(Call(position, event))
+            if kind == "stdout" and isinstance(event.get("text"), str):
+                for piece in event["text"].splitlines(keepends=True):
+                    if start is None:
+                        start = position
+                    buffer += piece
+                    if piece.endswith(("\n", "\r")):
+                        facts.lines.append(Line(buffer.rstrip("\r\n"), start))
+                        buffer, start = "", None
+        if buffer:
+            facts.lines.append(Line(buffer, start))
+        return facts
+
+    # -- general --------------------------------------------------------------------------------
+
+    def all(self, kind: str) -> List[Call]:
+        return self.calls.get(kind, [])
+
+    def first(self, kind: str, **match) -> Optional[Call]:
+        for call in self.all(kind):
+            if all(call.event.get(k) == v for k, v in match.items()):
+                return call
+        return None
+
+    @property
+    def syntax_error(self) -> Optional[Call]:
+        return self.first("syntax_error")
+
+    @property
+    def exception(self) -> Optional[Call]:
+        main = self.trace.main_pid
+        return self.first("exception", pid=main) if main is not None else self.first("exception")
+
+    @property
+    def started(self) -> bool:
+        return self.first("start") is not None
+
+    @property
+    def made_socket(self) -> bool:
+        return bool(self.all("socket") or self.all("accept_return") or self.all("connect_call"))
+
+    def lines_between(self, after: Optional[int] = None, before: Optional[int] = None) -> List[Line]:
+        return [line for line in self.lines
+                if (after is None or line.position > after) and (before is None or line.position < before)]
+
+    def on_socket(self, kind: str, sock: Optional[SockKey]) -> List[Call]:
+        return [c for c in self.all(kind) if sock is not None and c.sock == sock]
+
+    # -- server ---------------------------------------------------------------------------------
+
+    @property
+    def accepted(self) -> Optional[Call]:
+        """The first accept() that returned a connection."""
+        return self.first("accept_return", ok=True)
+
+    @property
+    def connection(self) -> Optional[SockKey]:
+        """The program's connected socket: from accept() (server) or connect() (client)."""
+        accepted = self.accepted
+        if accepted is not None:
+            return (accepted.get("pid"), accepted.get("conn"))
+        connected = self.first("connect_return", ok=True)
+        return connected.sock if connected is not None else None
+
+    def sent_bytes(self) -> bytes:
+        """What the program's send calls on its connection passed to the kernel, in order."""
+        return b"".join(c.get("data", "").encode("latin-1")
+                        for c in self.on_socket("send", self.connection) if c.ok)
+
+    def closed(self, sock: Optional[SockKey]) -> Optional[Call]:
+        closes = self.on_socket("close", sock)
+        return closes[0] if closes else None
+
+    def listening_sockets(self) -> List[SockKey]:
+        return [c.sock for c in self.all("listen") if c.ok]

@@ -1,0 +1,88 @@
+"""What to tell a beginner: one hint per known mistake, each naming the fix.
+
+Hints are plain text so every renderer can use them.  ``for_error`` turns an exception the
+program raised (as recorded by the probe) into the hint for it.
+"""
+from __future__ import annotations
+
+import errno as errno_codes
+from typing import Optional
+
+PYTHON2_PRINT = ('This is Python 2 syntax. In Python 3 print is a function: write '
+                 'print("Waiting for connection...") with parentheses.')
+PYTHON2_EXCEPT = 'This is Python 2 syntax. In Python 3 write "except OSError as e:".'
+PYTHON2_NAME = "{name}() is Python 2. In Python 3 use {instead}."
+SYNTAX = "Python cannot read line {line}. Look at the line (and the one before it) for a missing bracket, quote or colon."
+SEND_STR = ("send() needs bytes in Python 3, not text: use b'Hello World!' or "
+            "'Hello World!'.encode().")
+PRINT_BYTES = ("You printed the bytes object itself. Decode the bytes to text first: "
+               "print(data.decode()).")
+RECV_TOO_SMALL = ("recv({size}) returns at most {size} bytes, but the message has {length}. Ask for more, "
+                  "e.g. recv(1024), or call recv() until it returns b''.")
+ACCEPT_BEFORE_LISTEN = "Call listen() on the server socket before accept()."
+NO_BIND = 'Call bind(("", port)) before listen(), so clients know which port to connect to.'
+RESERVED_PORT = ("Ports below 1024 are reserved: on the lab computers your server may not use them. "
+                 "Pick a port between 1024 and 65535, e.g. 12345.")
+NEVER_CLOSED = "Call close() on the connected socket when you are done with it (or use a with block)."
+GC_CLOSED = ("The connection was closed only when Python threw the socket away, not by your code. "
+             "Call close() on it yourself.")
+CLOSE_KEPT_OPEN = ("You called close(), but something else still holds the connection open (a makefile() "
+                   "object or a child process). Close those too.")
+LISTENING_NOT_CONNECTED = ("You closed the server socket, not the connected socket that accept() returned. "
+                           "Close the connected socket (conn.close()).")
+LOOPS_FOREVER_ACCEPT = ("Your server goes back to accept() for another client. The lab's server serves one "
+                        "client and ends: remove the loop around accept(), or break out of it.")
+LOOPS_FOREVER = ("Your program was still running at the time limit. Look for a loop that never ends, "
+                 "or a call that waits forever (input(), a second recv() or accept()).")
+WAITS_FOR_CLIENT = ("Your server waits in recv() for the client to send something, but in this lab the "
+                    "client only receives. Send the message first, and do not wait for the client.")
+INPUT = ("Your program called input(), but nobody can type while it is graded. Write the host and port "
+         "into your code (or read them from sys.argv with a default).")
+SHADOWED_SOCKET = ("A file named socket.py next to your program hides Python's own socket module: "
+                   "\"import socket\" imports that file instead. Rename it (and delete socket.pyc / "
+                   "__pycache__).")
+TEMPLATE = ("This file is still the blank template. Write your code under each step's comment.")
+NO_SOCKET = "Your program never created a socket. Start with s = socket.socket()."
+SEND_ON_LISTENING = ("Send on the connected socket that accept() returned (conn, address = s.accept(); "
+                     "conn.send(...)), not on the server socket.")
+UNKNOWN_HOST = ('The computer name could not be found. Use "localhost" for this computer, or your '
+                "partner's IP address.")
+MESSAGE_TEXT = 'Send exactly "{message}": same letters, capitals, spaces and punctuation.'
+PRINTS_CONSTANT = ("Your client printed \"{message}\" when the server sent it, but not when the server sent "
+                   "\"{other}\". Print what recv() returned, not a fixed text.")
+PRINT_MESSAGE = "Print the text you received: print(data.decode())."
+RECV_LOOP_FOREVER = "recv() returns b'' when the server has closed: stop your loop then."
+EXIT_STATUS = "Your program ended with an error (exit status {status}); fix the error shown under {check}."
+ARGV = ("Your program reads a command-line argument (sys.argv), but it is graded without any. Give a "
+        "default: port = int(sys.argv[1]) if len(sys.argv) > 1 else 12345.")
+UDP = "This lab uses TCP: create the socket with socket.socket() or socket.socket(AF_INET, SOCK_STREAM)."
+
+
+def for_error(error: Optional[str], message: str = "", errno: Optional[int] = None,
+              traceback: str = "", shadowed_socket: bool = False) -> Optional[str]:
+    """The hint for an exception the program raised, if we know one."""
+    message = message or ""
+    if shadowed_socket and error in ("AttributeError", "ImportError", "TypeError"):
+        return SHADOWED_SOCKET
+    if error == "SyntaxError" or error == "IndentationError" or error == "TabError":
+        if "Missing parentheses in call to 'print'" in message:
+            return PYTHON2_PRINT
+        if "multiple exception types must be parenthesized" in message:
+            return PYTHON2_EXCEPT
+        return None
+    if error == "NameError":
+        for name, instead in (("raw_input", "input()"), ("unicode", "str"), ("xrange", "range()")):
+            if "'%s'" % name in message:
+                return PYTHON2_NAME.format(name=name, instead=instead)
+        return None
+    if error == "TypeError" and "bytes-like object is required" in message:
+        return SEND_STR
+    if error == "EOFError":
+        return INPUT
+    if error in ("gaierror", "herror"):
+        return UNKNOWN_HOST
+    if error in ("IndexError", "ValueError") and "sys.argv" in (traceback or ""):
+        return ARGV
+    if error in ("OSError", "BrokenPipeError") and errno in (errno_codes.ENOTCONN, errno_codes.EPIPE):
+        return SEND_ON_LISTENING
+    return None

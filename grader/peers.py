@@ -1,0 +1,191 @@
+"""The reference counterparts, run in the grader's process, and what they observed.
+
+They behave like ``reference/client.py`` and ``reference/server.py`` toward the student's
+program, and they are the authority for the message and close checks: the student's process can
+write anything into its own event log, but it cannot forge what arrived here.
+
+One deliberate difference from the reference server: after sending the message it shuts down its
+side and keeps reading until the client closes.  Closing with unread data would make the kernel
+send a reset, and a client that (against the handout) sends something first would then lose the
+message for a reason that is not its own.
+"""
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Tuple
+
+RECEIVE_LIMIT = 1 << 16  # bytes kept of what the program sent us
+
+
+@dataclass
+class Observation:
+    """What a counterpart saw of one connection, in its own words."""
+
+    connected: bool = False
+    connected_at: Optional[float] = None
+    program_address: Optional[Tuple[str, int]] = None  # the program's end of the connection
+    own_address: Optional[Tuple[str, int]] = None  # this counterpart's end of it
+    connect_error: Optional[str] = None
+    received: bytes = b""
+    received_total: int = 0
+    pieces: List[int] = field(default_factory=list)  # sizes of the recv() results, in order
+    sent: bytes = b""
+    send_error: Optional[str] = None
+    # How the connection ended from here: "eof" (the program closed), "reset", "stopped" (the
+    # grader ended the wait: the program finished, stalled or ran out of time), or None.
+    ended: Optional[str] = None
+    ended_at: Optional[float] = None
+    program_alive_at_end: Optional[bool] = None
+
+    @property
+    def closed_by_program(self) -> bool:
+        """The program ended the connection in an orderly way while it was still running."""
+        return self.ended == "eof" and bool(self.program_alive_at_end)
+
+
+class _Counterpart(threading.Thread):
+    """Shared machinery: a stop that wakes the thread at once, and reading to the end."""
+
+    def __init__(self, program_alive: Callable[[], bool], on_done: Callable[[], None], name: str):
+        super().__init__(daemon=True, name=name)
+        self.program_alive = program_alive
+        self.on_done = on_done
+        self.observation = Observation()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stopping = threading.Event()
+        self.done = threading.Event()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the wait (recorded as "stopped" unless it already ended) and join."""
+        self._stopping.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        if self.is_alive():
+            self.join(timeout)
+
+    def _wait_readable(self, sock: socket.socket, deadline: float) -> bool:
+        """True when ``sock`` is readable; False when stopped or past the deadline."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                for key, _ in selector.select(remaining):
+                    if key.fileobj is sock:
+                        return True
+            return False
+
+    def _read_to_end(self, sock: socket.socket, deadline: float) -> None:
+        obs = self.observation
+        while True:
+            if not self._wait_readable(sock, deadline):
+                self._end("stopped")
+                return
+            try:
+                data = sock.recv(4096)
+            except ConnectionResetError:
+                self._end("reset")
+                return
+            except OSError:
+                self._end("reset")
+                return
+            if not data:
+                self._end("eof")
+                return
+            obs.pieces.append(len(data))
+            obs.received_total += len(data)
+            room = RECEIVE_LIMIT - len(obs.received)
+            if room > 0:
+                obs.received += data[:room]
+
+    def _end(self, how: str) -> None:
+        obs = self.observation
+        obs.ended = how
+        obs.ended_at = time.monotonic()
+        # Asked right after the end of stream: a program held by the probe is still alive, one
+        # whose sockets were closed by its own death is not.
+        obs.program_alive_at_end = self.program_alive()
+
+    def _finish(self) -> None:
+        for s in (self._wake_r, self._wake_w):
+            s.close()
+        self.done.set()
+        self.on_done()
+
+
+class ReferenceClient(_Counterpart):
+    """Connects to the student's server, receives until the server closes, then closes."""
+
+    def __init__(self, address, family: int, deadline: float,
+                 program_alive: Callable[[], bool], on_done: Callable[[], None]):
+        super().__init__(program_alive, on_done, name="reference-client")
+        self.address = address
+        self.family = family
+        self.deadline = deadline
+
+    def run(self) -> None:
+        obs = self.observation
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(max(0.1, self.deadline - time.monotonic()))
+            try:
+                sock.connect(self.address)
+            except OSError as exc:
+                obs.connect_error = "%s: %s" % (type(exc).__name__, exc)
+                return
+            sock.settimeout(None)
+            obs.connected = True
+            obs.connected_at = time.monotonic()
+            obs.program_address = sock.getpeername()[:2]
+            obs.own_address = sock.getsockname()[:2]
+            self._read_to_end(sock, self.deadline)
+        finally:
+            sock.close()
+            self._finish()
+
+
+class ReferenceServer(_Counterpart):
+    """Listens on a loopback ephemeral port, accepts one client, sends the message, shuts down
+    its side, reads until the client closes, then closes."""
+
+    def __init__(self, message: bytes, deadline: float,
+                 program_alive: Callable[[], bool], on_done: Callable[[], None]):
+        super().__init__(program_alive, on_done, name="reference-server")
+        self.message = message
+        self.deadline = deadline
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.address: Tuple[str, int] = self.listener.getsockname()[:2]
+
+    def run(self) -> None:
+        obs = self.observation
+        conn = None
+        try:
+            if not self._wait_readable(self.listener, self.deadline):
+                return
+            conn, address = self.listener.accept()
+            obs.connected = True
+            obs.connected_at = time.monotonic()
+            obs.program_address = address[:2]
+            obs.own_address = conn.getsockname()[:2]
+            try:
+                conn.sendall(self.message)
+                obs.sent = self.message
+                conn.shutdown(socket.SHUT_WR)
+            except OSError as exc:
+                obs.send_error = "%s: %s" % (type(exc).__name__, exc)
+            self._read_to_end(conn, self.deadline)
+        finally:
+            if conn is not None:
+                conn.close()
+            self.listener.close()
+            self._finish()

@@ -1,0 +1,524 @@
+"""Runs inside the student's Python process, then runs the student's file as ``__main__``.
+
+Started as ``python -u bootstrap.py STUDENT_FILE``.  Before the student's code runs it
+
+* records one ordered event log (socket calls, console writes, the end of the program) and
+  streams it to the grader as JSON lines over an inherited pipe;
+* puts the program on a *virtual lab network*: a server's ``bind`` goes to a loopback ephemeral
+  port whatever it asked for, a client's ``connect`` goes to the grader's reference server, and
+  the requested addresses are recorded for the report.  Hard-coded ports therefore never collide
+  and a partner's IP, ``gethostname()`` or ``localhost`` all reach the counterpart;
+* when the program's code is done, reports ``finished`` and *holds* the process (its sockets
+  still open) until the grader releases it.  That makes "closed by the program" versus "closed
+  because the process ended" a question the reference counterpart can answer without racing.
+
+This file is stdlib-only and imports nothing from the grader package: it runs in the student's
+interpreter with the student's ``sys.path``.  It is trusted for ordering and diagnostics only; the
+grades that matter rest on what the reference counterpart observed.
+"""
+import builtins
+import errno
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import types
+import weakref
+
+import socket as _socket_module
+
+_REAL = {}  # original socket.socket methods, by name
+_LOCK = threading.RLock()
+_SEQ = [0]
+_MAIN_PID = os.getpid()
+_DATA_LIMIT = 4096  # bytes of payload kept per send/recv event
+_OUTPUT_EVENT_BUDGET = [1 << 20]  # console text recorded in events, in characters
+# A program calling recv() in a tight loop must not flood the grader: after this many events
+# only the end of the program is still reported.
+_EVENT_BUDGET = [20000]
+_ALWAYS_SENT = ("finished", "exception", "syntax_error", "hello")
+_ids = weakref.WeakKeyDictionary()
+_next_id = [0]
+_config = {}
+_event_fd = [-1]
+_control_fd = [-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The event channel
+# ---------------------------------------------------------------------------------------------
+
+def emit(kind, **fields):
+    """Append one event to the log.  Never raises: a closed channel only loses events."""
+    with _LOCK:
+        if _EVENT_BUDGET[0] <= 0 and kind not in _ALWAYS_SENT:
+            return
+        _EVENT_BUDGET[0] -= 1
+        if _EVENT_BUDGET[0] == 0:
+            fields = {"dropped_kind": kind}
+            kind = "events_truncated"
+        _SEQ[0] += 1
+        fields["seq"] = _SEQ[0]
+        fields["kind"] = kind
+        fields["t"] = time.monotonic()
+        fields["pid"] = os.getpid()
+        line = (json.dumps(fields, ensure_ascii=True) + "\n").encode("ascii")
+        try:
+            view = memoryview(line)
+            while view:
+                written = os.write(_event_fd[0], view)
+                view = view[written:]
+        except OSError:
+            pass
+
+
+def _read_control_line(timeout):
+    """One line from the grader (blocking up to ``timeout``), or None at end of stream."""
+    fd = _control_fd[0]
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while True:
+        if os.name != "nt":
+            import select
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                ready, _, _ = select.select([fd], [], [], remaining)
+            except (OSError, ValueError):
+                return None
+            if not ready:
+                return None
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        if b"\n" in chunk:
+            return b"".join(chunks).split(b"\n", 1)[0].decode("utf-8", "replace")
+
+
+def _open_channel():
+    spec = json.loads(os.environ["GRADER_PROBE"])
+    if os.name == "nt":  # handles were inherited; turn them back into file descriptors
+        import msvcrt
+        _event_fd[0] = msvcrt.open_osfhandle(spec["event"], os.O_WRONLY)
+        _control_fd[0] = msvcrt.open_osfhandle(spec["control"], os.O_RDONLY)
+    else:
+        _event_fd[0] = spec["event"]
+        _control_fd[0] = spec["control"]
+    for fd in (_event_fd[0], _control_fd[0]):
+        try:
+            os.set_inheritable(fd, False)  # programs the student starts do not get the channel
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Socket hooks
+# ---------------------------------------------------------------------------------------------
+
+def _sock_id(sock):
+    try:
+        return _ids[sock]
+    except KeyError:
+        with _LOCK:
+            _next_id[0] += 1
+            _ids[sock] = _next_id[0]
+            return _next_id[0]
+
+
+def _is_inet_stream(sock):
+    try:
+        return sock.family in (_socket_module.AF_INET, _socket_module.AF_INET6) and \
+            sock.type == _socket_module.SOCK_STREAM
+    except OSError:
+        return False
+
+
+def _addr(address):
+    """An address as JSON: [host, port] for IP sockets, else its repr."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = address[0]
+        if isinstance(host, bytes):
+            host = host.decode("latin-1")
+        return [str(host), address[1] if isinstance(address[1], int) else str(address[1])]
+    return repr(address)
+
+
+def _sockname(sock):
+    try:
+        return _addr(sock.getsockname())
+    except OSError:
+        return None
+
+
+def _data(buf):
+    data = bytes(buf[:_DATA_LIMIT])
+    return data.decode("latin-1")
+
+
+def _blocking_info(sock):
+    try:
+        timeout = sock.gettimeout()
+    except OSError:
+        timeout = None
+    return {"timeout": timeout, "threads": threading.active_count()}
+
+
+def _error_fields(exc):
+    return {"error": type(exc).__name__, "message": str(exc),
+            "errno": getattr(exc, "errno", None)}
+
+
+def _loopback_for(sock):
+    return "::1" if sock.family == _socket_module.AF_INET6 else "127.0.0.1"
+
+
+def _hook(name):
+    def decorator(wrapper):
+        _REAL[name] = getattr(_socket_module.socket, name)
+        wrapper.__name__ = name
+        wrapper.__qualname__ = "socket." + name
+        wrapper.__doc__ = _REAL[name].__doc__
+        setattr(_socket_module.socket, name, wrapper)
+        return wrapper
+    return decorator
+
+
+def install_socket_hooks():
+    sock_cls = _socket_module.socket
+
+    @_hook("__init__")
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        _REAL["__init__"](self, family, type, proto, fileno)
+        if fileno is None:
+            emit("socket", sock=_sock_id(self), family=int(self.family), type=int(self.type))
+
+    @_hook("bind")
+    def bind(self, address):
+        if not _is_inet_stream(self):
+            return _REAL["bind"](self, address)
+        fields = {"sock": _sock_id(self), "requested": _addr(address)}
+        try:
+            # Validate the address the way the real bind would (a str port, a bad tuple...).
+            if not (isinstance(address, tuple) and len(address) in (2, 4)):
+                raise TypeError("%s(): AF_INET address must be tuple, not %s"
+                                % ("bind", type(address).__name__))
+            if not isinstance(address[1], int):
+                raise TypeError("'%s' object cannot be interpreted as an integer"
+                                % type(address[1]).__name__)
+            if not 0 <= address[1] <= 65535:
+                raise OverflowError("bind(): port must be 0-65535.")
+            _REAL["bind"](self, (_loopback_for(self), 0))
+        except Exception as exc:
+            emit("bind", ok=False, **fields, **_error_fields(exc))
+            raise
+        emit("bind", ok=True, address=_sockname(self), **fields)
+
+    @_hook("listen")
+    def listen(self, *args):
+        try:
+            _REAL["listen"](self, *args)
+        except Exception as exc:
+            emit("listen", ok=False, sock=_sock_id(self), **_error_fields(exc))
+            raise
+        emit("listen", ok=True, sock=_sock_id(self), address=_sockname(self),
+             backlog=args[0] if args else None)
+
+    @_hook("accept")
+    def accept(self):
+        sid = _sock_id(self)
+        emit("accept_call", sock=sid, **_blocking_info(self))
+        try:
+            conn, address = _REAL["accept"](self)
+        except Exception as exc:
+            emit("accept_return", ok=False, sock=sid, **_error_fields(exc))
+            raise
+        emit("accept_return", ok=True, sock=sid, conn=_sock_id(conn), peer=_addr(address),
+             local=_sockname(conn))
+        return conn, address
+
+    def _connect(self, real_name, address):
+        sid = _sock_id(self)
+        fields = {"sock": sid, "requested": _addr(address), "via": real_name}
+        target = address
+        if _is_inet_stream(self) and _config.get("connect_to"):
+            host, port = _config["connect_to"]
+            if self.family == _socket_module.AF_INET6:
+                host = "::ffff:" + host if ":" not in host else host
+            target = (host, port)
+        emit("connect_call", **fields)
+        try:
+            result = _REAL[real_name](self, target)
+        except Exception as exc:
+            emit("connect_return", ok=False, **fields, **_error_fields(exc))
+            raise
+        if real_name == "connect_ex" and result != 0:
+            emit("connect_return", ok=False, error="OSError", errno=result,
+                 message=os.strerror(result), **fields)
+        else:
+            emit("connect_return", ok=True, local=_sockname(self), **fields)
+        return result
+
+    @_hook("connect")
+    def connect(self, address):
+        return _connect(self, "connect", address)
+
+    @_hook("connect_ex")
+    def connect_ex(self, address):
+        return _connect(self, "connect_ex", address)
+
+    def _sender(name):
+        @_hook(name)
+        def send(self, data, *args):
+            sid = _sock_id(self)
+            try:
+                result = _REAL[name](self, data, *args)
+            except Exception as exc:
+                emit("send", ok=False, sock=sid, via=name, data_type=type(data).__name__,
+                     **_error_fields(exc))
+                raise
+            sent = len(memoryview(data)) if name == "sendall" else result
+            emit("send", ok=True, sock=sid, via=name, data=_data(memoryview(data)[:sent]),
+                 size=sent)
+            return result
+
+    _sender("send")
+    _sender("sendall")
+
+    def _receiver(name):
+        @_hook(name)
+        def recv(self, *args, **kwargs):
+            sid = _sock_id(self)
+            bufsize = args[1] if name == "recv_into" and len(args) > 1 else \
+                (args[0] if name == "recv" and args else kwargs.get("bufsize", kwargs.get("nbytes")))
+            emit("recv_call", sock=sid, via=name, bufsize=bufsize if isinstance(bufsize, int) else None,
+                 **_blocking_info(self))
+            try:
+                result = _REAL[name](self, *args, **kwargs)
+            except Exception as exc:
+                emit("recv_return", ok=False, sock=sid, via=name, **_error_fields(exc))
+                raise
+            if name == "recv_into":
+                data = bytes(memoryview(args[0])[:result]) if args else b""
+            else:
+                data = result
+            emit("recv_return", ok=True, sock=sid, via=name, data=_data(data), size=len(data))
+            return result
+
+    _receiver("recv")
+    _receiver("recv_into")
+
+    @_hook("shutdown")
+    def shutdown(self, how):
+        sid = _sock_id(self)
+        try:
+            _REAL["shutdown"](self, how)
+        except Exception as exc:
+            emit("shutdown", ok=False, sock=sid, how=how, **_error_fields(exc))
+            raise
+        emit("shutdown", ok=True, sock=sid, how=how)
+
+    @_hook("close")
+    def close(self):
+        if not self._closed:
+            emit("close", sock=_sock_id(self), via=_closing_via.get(id(self), "close"))
+        return _REAL["close"](self)
+
+    _closing_via = {}
+
+    @_hook("__exit__")
+    def __exit__(self, *exc_info):
+        _closing_via[id(self)] = "with"
+        try:
+            return _REAL["__exit__"](self, *exc_info)
+        finally:
+            _closing_via.pop(id(self), None)
+
+    @_hook("settimeout")
+    def settimeout(self, value):
+        _REAL["settimeout"](self, value)
+        emit("settimeout", sock=_sock_id(self), timeout=self.gettimeout())
+
+    @_hook("setblocking")
+    def setblocking(self, flag):
+        _REAL["setblocking"](self, flag)
+        emit("settimeout", sock=_sock_id(self), timeout=self.gettimeout())
+
+    return sock_cls
+
+
+# ---------------------------------------------------------------------------------------------
+# Console hooks
+# ---------------------------------------------------------------------------------------------
+
+class _RecordingStream(object):
+    """Forwards to the real stream and records what was written, in the event order."""
+
+    def __init__(self, inner, kind):
+        object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_kind", kind)
+
+    def write(self, text):
+        result = self._inner.write(text)
+        if isinstance(text, str) and text and _OUTPUT_EVENT_BUDGET[0] > 0:
+            kept = text[:_OUTPUT_EVENT_BUDGET[0]]
+            _OUTPUT_EVENT_BUDGET[0] -= len(kept)
+            emit(self._kind, text=kept)
+        return result
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._inner, name, value)
+
+    def __iter__(self):
+        return iter(self._inner)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the student's file
+# ---------------------------------------------------------------------------------------------
+
+def _apply_limits(limits):
+    """Resource limits the grader asked for (POSIX only), set before the student's code runs.
+
+    Soft and hard limits are both lowered, so the program cannot raise them again.  The CPU
+    limit keeps one second between SIGXCPU (soft) and SIGKILL (hard).
+    """
+    try:
+        import resource
+    except ImportError:
+        return
+    names = {"memory": "RLIMIT_AS", "file_size": "RLIMIT_FSIZE", "cpu": "RLIMIT_CPU"}
+    for key, value in (limits or {}).items():
+        rlimit = getattr(resource, names.get(key, ""), None)
+        if rlimit is None or value is None:
+            continue
+        try:
+            _, hard = resource.getrlimit(rlimit)
+            soft = int(value)
+            new_hard = soft + 1 if key == "cpu" else soft
+            if hard != resource.RLIM_INFINITY:
+                soft, new_hard = min(soft, hard), min(new_hard, hard)
+            resource.setrlimit(rlimit, (soft, new_hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _student_traceback(exc, path):
+    """The traceback as Python would print it, trimmed to frames in the student's file."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in tb if os.path.abspath(f.filename) == path]
+    lines = ["Traceback (most recent call last):\n"]
+    lines.extend(traceback.format_list(frames))
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    lineno = frames[-1].lineno if frames else None
+    return "".join(lines), lineno
+
+
+def _join_other_threads():
+    """Wait for the program's non-daemon threads, as the interpreter does before exiting."""
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon and thread.is_alive():
+            thread.join()
+
+
+def run_student(path):
+    """Run the file as ``__main__``; returns (exit status, the module kept alive)."""
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        sys.stderr.write(text)
+        emit("syntax_error", error=type(exc).__name__, message=str(exc.msg), lineno=exc.lineno,
+             offset=exc.offset, text=(exc.text or "").rstrip("\n"), traceback=text)
+        return 1, None
+    except ValueError as exc:  # e.g. source code string cannot contain null bytes
+        sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+        emit("syntax_error", error=type(exc).__name__, message=str(exc), lineno=None,
+             offset=None, text="", traceback=str(exc))
+        return 1, None
+
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    module.__builtins__ = builtins
+    module.__cached__ = None
+    sys.modules["__main__"] = module
+    sys.argv[:] = [path] + sys.argv[2:]
+    sys.path[0] = os.path.dirname(path)
+    emit("start", file=path)
+    status = 0
+    try:
+        try:
+            exec(code, module.__dict__)
+        finally:
+            _join_other_threads()
+    except SystemExit as exc:
+        status = _exit_status(exc.code)
+    except BaseException as exc:  # the student's uncaught exception, KeyboardInterrupt included
+        text, lineno = _student_traceback(exc, path)
+        try:
+            sys.stderr.write(text)
+        except Exception:
+            pass
+        emit("exception", error=type(exc).__name__, message=str(exc), lineno=lineno,
+             traceback=text)
+        status = 1
+        # Keep the frames (and with them the program's sockets) alive while held.
+        module.__dict__.setdefault("__grader_exception__", exc)
+    return status, module
+
+
+def _exit_status(code):
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:
+        sys.stderr.write(str(code) + "\n")
+    except Exception:
+        pass
+    return 1
+
+
+def main():
+    path = os.path.abspath(sys.argv[1])
+    _open_channel()
+    emit("hello")
+    config_line = _read_control_line(timeout=30.0)
+    _config.update(json.loads(config_line) if config_line else {})
+    _apply_limits(_config.get("limits"))
+    install_socket_hooks()
+    sys.stdout = _RecordingStream(sys.stdout, "stdout")
+    sys.stderr = _RecordingStream(sys.stderr, "stderr")
+    status, module = run_student(path)
+    if os.getpid() != _MAIN_PID:  # a forked child of the program ended: just leave
+        os._exit(status)
+    emit("finished", status=status)
+    # Hold until released, with the program's objects (and sockets) still alive.
+    _read_control_line(timeout=float(_config.get("hold", 30.0)))
+    del module
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""What a grading produces: check results, the report, and the CLI exit codes.
+
+Everything here is a small frozen value; ``Report.to_dict()`` is the JSON form that every
+other output (text, JUnit, Gradescope, gradebooks) is rendered from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ExitCode(enum.IntEnum):
+    FULL_MARKS = 0
+    CHECKS_FAILED = 1
+    BAD_INPUT = 2
+    GRADER_ERROR = 3
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one check. ``expected``/``actual``/``hint`` are for the student."""
+
+    id: str
+    description: str
+    status: Status
+    points: float
+    max_points: float
+    expected: Optional[str] = None
+    actual: Optional[str] = None
+    hint: Optional[str] = None
+    notes: Tuple[str, ...] = ()
+    reason: Optional[str] = None  # why a check was skipped
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of the --verbose timeline: seconds since start, who, what."""
+
+    t: float
+    source: str  # "program", "output", "reference client", "reference server", "grader"
+    text: str
+
+
+@dataclass(frozen=True)
+class Report:
+    role: str
+    file: str
+    checks: Tuple[CheckResult, ...]
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+    exit_status: Optional[int] = None
+    stopped_because: Optional[str] = None
+    requested_address: Optional[str] = None
+    notes: Tuple[str, ...] = ()
+    timeline: Tuple[TimelineEntry, ...] = field(default=(), compare=False)
+
+    @property
+    def score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_points for c in self.checks)
+
+    @property
+    def full_marks(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def check(self, check_id: str) -> CheckResult:
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(check_id)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FULL_MARKS if self.full_marks else ExitCode.CHECKS_FAILED
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["score"] = self.score
+        data["max_score"] = self.max_score
+        data["checks"] = [dict(c, status=c["status"].value) for c in data["checks"]]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Report":
+        """Inverse of ``to_dict`` (used by batch re-runs that reuse stored results)."""
+        checks = tuple(
+            CheckResult(
+                id=c["id"], description=c["description"], status=Status(c["status"]),
+                points=c["points"], max_points=c["max_points"], expected=c.get("expected"),
+                actual=c.get("actual"), hint=c.get("hint"), notes=tuple(c.get("notes", ())),
+                reason=c.get("reason"),
+            )
+            for c in data["checks"]
+        )
+        timeline = tuple(TimelineEntry(**t) for t in data.get("timeline", ()))
+        return cls(
+            role=data["role"], file=data["file"], checks=checks, stdout=data.get("stdout", ""),
+            stderr=data.get("stderr", ""), duration=data.get("duration", 0.0),
+            exit_status=data.get("exit_status"), stopped_because=data.get("stopped_because"),
+            requested_address=data.get("requested_address"), notes=tuple(data.get("notes", ())),
+            timeline=timeline,
+        )
+
+
+class InputError(Exception):
+    """The file to grade cannot be graded at all (missing, a directory, empty, not Python).
+
+    The message is shown to the user as it is, so it must read as plain advice.
+    """
+
