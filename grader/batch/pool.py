@@ -1,0 +1,138 @@
+"""Grade many programs at once in a thread pool, and stop cleanly on Ctrl-C.
+
+A grading mostly waits (for the student's program, for the network, for the time limit), and
+each runs its program in its own subprocess on a virtual network, so threads, many more than
+the cores, are the right tool.  Every task turns whatever happens into a ``RoleOutcome``: a bug
+in the grader on one file becomes that student's error, never the end of the batch.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from grader.batch.outcome import ERROR, GRADED, RoleOutcome
+from grader.results import InputError, Report
+
+GradeFunction = Callable[[str, Path], Report]
+
+INTERRUPTED = ("not graded: the batch was stopped (Ctrl-C) before this program was graded; run "
+               "the same command again to grade the rest")
+
+
+def default_jobs() -> int:
+    """Concurrency for work that mostly waits: well above the core count, bounded for memory."""
+    return max(4, min(48, 16 * (os.cpu_count() or 1)))
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str  # the submission's key
+    role: str
+    path: Path
+    shown: str  # the file's path as the TA should see it (relative to the submissions folder)
+
+
+def _grade_one(grade: GradeFunction, task: Task, errors: List[str], lock: threading.Lock) -> RoleOutcome:
+    try:
+        report = grade(task.role, task.path)
+    except InputError as exc:
+        return RoleOutcome(task.role, ERROR, reason=str(exc), file=task.shown)
+    except Exception as exc:  # a grader bug: keep the traceback for us, a sentence for the TA
+        with lock:
+            errors.append(f"{task.shown} ({task.role}):\n{traceback.format_exc()}")
+        return RoleOutcome(task.role, ERROR, file=task.shown,
+                           reason=f"the grader failed on this file ({type(exc).__name__}: {exc}); "
+                                  "this is a grader bug, not the student's fault")
+    return RoleOutcome(task.role, GRADED, report=replace(report, file=task.shown), file=task.shown)
+
+
+@dataclass
+class PoolResult:
+    outcomes: Dict[Tuple[str, str], RoleOutcome]  # (key, role) -> outcome
+    interrupted: bool
+    grader_errors: List[str]  # tracebacks of grader bugs, for grader-errors.log
+
+
+def grade_all(
+    tasks: Sequence[Task],
+    grade: GradeFunction,
+    *,
+    jobs: int,
+    on_done: Optional[Callable[[int], None]] = None,
+) -> PoolResult:
+    """Grade every task; ``on_done(n_done)`` is called from this thread after each one.
+
+    On Ctrl-C the tasks not yet started are cancelled and the ones running are abandoned (their
+    programs may have received the same Ctrl-C, so their verdicts cannot be trusted): every
+    unfinished task comes back as an ERROR outcome saying it was not graded.
+    """
+    errors: List[str] = []
+    lock = threading.Lock()
+    outcomes: Dict[Tuple[str, str], RoleOutcome] = {}
+    interrupted = False
+    executor = cf.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="grade")
+    futures: Dict[cf.Future, Task] = {}
+    try:
+        for task in tasks:
+            futures[executor.submit(_grade_one, grade, task, errors, lock)] = task
+        pending = set(futures)
+        while pending:
+            # A short wait keeps the main thread responsive to Ctrl-C.
+            done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                task = futures[future]
+                outcomes[(task.key, task.role)] = future.result()
+            if done and on_done is not None:
+                on_done(len(outcomes))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        # Do not wait for running gradings: each ends by itself within its time limit.
+        executor.shutdown(wait=not interrupted, cancel_futures=True)
+    if interrupted:
+        for task in tasks:
+            outcomes.setdefault((task.key, task.role),
+                                RoleOutcome(task.role, ERROR, reason=INTERRUPTED, file=task.shown))
+    return PoolResult(outcomes, interrupted, errors)
+
+
+class Progress:
+    """``done/total, elapsed, estimate`` on one rewritten terminal line (silent elsewhere)."""
+
+    def __init__(self, total: int, stream, *, enabled: bool) -> None:
+        self.total = total
+        self.stream = stream
+        self.enabled = enabled and total > 0
+        self.start = time.monotonic()
+        self._last = 0.0
+
+    def line(self, done: int, now: Optional[float] = None) -> str:
+        elapsed = (time.monotonic() if now is None else now) - self.start
+        text = f"grading: {done}/{self.total} programs, {_clock(elapsed)} elapsed"
+        if 0 < done < self.total:
+            text += f", about {_clock(elapsed / done * (self.total - done))} left"
+        return text
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.1 and done < self.total):
+            return
+        self._last = now
+        self.stream.write("\r\x1b[K" + self.line(done, now))
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -1,0 +1,130 @@
+"""Which file of a submission is the server and which the client.
+
+Students name their files anything ("srv.py", "HW3 Client (1).py", "part1.py"), so the role comes
+from the file name when the name tells, and otherwise from what the code calls: a server calls
+``accept()``/``listen()``, a client ``connect()``.  When two files claim one role the better
+match wins and the other is kept as an extra file, never dropped silently.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from grader.exercise import CLIENT, ROLES, SERVER
+
+PYTHON_SUFFIXES = (".py", ".pyw")
+
+# Whole-word-ish markers in a file name, checked on the lower-cased stem.
+_NAME_MARKERS = {
+    SERVER: re.compile(r"(server|serveur|servidor|srv|serv)"),
+    CLIENT: re.compile(r"(client|cliente|klient|cli)"),
+}
+_CODE_MARKERS = {
+    SERVER: (re.compile(r"\.\s*accept\s*\("), re.compile(r"\.\s*listen\s*\(")),
+    CLIENT: (re.compile(r"\.\s*connect(_ex)?\s*\("), re.compile(r"create_connection\s*\(")),
+}
+# Canvas appends "-1", "-2" to the original name of a resubmitted file: the highest is newest.
+_RESUBMISSION = re.compile(r"-(\d+)$")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The outcome of role detection for one submission."""
+
+    files: Dict[str, Path]  # role -> the file graded for it
+    extra: Tuple[Path, ...]  # files not graded (other roles' duplicates, non-Python files)
+    notes: Tuple[str, ...]  # plain sentences for the TA: how ambiguous cases were decided
+
+
+def is_python_file(path: Path) -> bool:
+    return path.suffix.lower() in PYTHON_SUFFIXES
+
+
+def role_from_name(name: str) -> Optional[str]:
+    """The role a file name announces, or None when it names neither or both."""
+    stem = Path(name).stem.lower()
+    found = [role for role in ROLES if _NAME_MARKERS[role].search(stem)]
+    return found[0] if len(found) == 1 else None
+
+
+def role_from_code(text: str) -> Optional[str]:
+    """The role the code plays, judged by the socket calls it makes (None when unclear)."""
+    scores = {role: sum(len(p.findall(text)) for p in _CODE_MARKERS[role]) for role in ROLES}
+    if scores[SERVER] and not scores[CLIENT]:
+        return SERVER
+    if scores[CLIENT] and not scores[SERVER]:
+        return CLIENT
+    return None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes()[:200_000].decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _resubmission_number(path: Path) -> int:
+    match = _RESUBMISSION.search(path.stem)
+    return int(match.group(1)) if match else 0
+
+
+def assign_roles(files: Sequence[Path], display_names: Optional[Dict[Path, str]] = None) -> Assignment:
+    """Pick one file per role from a student's files.
+
+    ``display_names`` maps a file to the name to judge and report it by (Canvas prefixes every
+    file with the student's name and ids, which would otherwise hide "server" or "client").
+    """
+    names = display_names or {}
+
+    def shown(path: Path) -> str:
+        return names.get(path, path.name)
+
+    python = sorted((f for f in files if is_python_file(Path(shown(f)))), key=shown)
+    extra: List[Path] = [f for f in files if f not in python]
+    notes: List[str] = []
+    by_name: Dict[str, List[Path]] = {role: [] for role in ROLES}
+    unnamed: List[Path] = []
+    for f in python:
+        role = role_from_name(shown(f))
+        (by_name[role] if role else unnamed).append(f)
+    codes = {f: role_from_code(_read_text(f)) for f in python}
+
+    chosen: Dict[str, Path] = {}
+    for role in ROLES:
+        candidates = by_name[role]
+        if not candidates:
+            continue
+        # Prefer a file whose code also plays the role, then the newest Canvas resubmission,
+        # then the plainest name ("server.py" over "server_old.py").
+        best = max(candidates, key=lambda f: (codes[f] == role, _resubmission_number(Path(shown(f))),
+                                              -len(shown(f)), shown(f)))
+        chosen[role] = best
+        for other in candidates:
+            if other is not best:
+                extra.append(other)
+                notes.append(f"{shown(other)} also looks like a {role}; graded {shown(best)} instead.")
+
+    for f in unnamed:
+        role = codes[f]
+        if role and role not in chosen:
+            chosen[role] = f
+            notes.append(f"{shown(f)} was graded as the {role} because of the socket calls it makes.")
+            continue
+        extra.append(f)
+        if role:
+            notes.append(f"{shown(f)} also looks like a {role} (by its code); "
+                         f"graded {shown(chosen[role])} instead.")
+        else:
+            notes.append(f"{shown(f)} was not graded: its name and code do not tell whether it is "
+                         "the server or the client (put 'server' or 'client' in the file name).")
+    for f in extra:
+        if not is_python_file(Path(shown(f))):
+            notes.append(f"{shown(f)} was not graded: it is not a Python (.py) file.")
+    return Assignment(files=chosen, extra=tuple(sorted(set(extra), key=shown)), notes=tuple(notes))
+
+
+__all__ = ["Assignment", "assign_roles", "is_python_file", "role_from_code", "role_from_name",
+           "SERVER", "CLIENT"]

@@ -1,0 +1,252 @@
+"""``python -m grader batch``: grade a class and write every output.
+
+The steps, each in its own module: open the folder or zip (``source``), find the students and
+their roles (``discover``), reuse unchanged students' results (``fingerprint``), grade the rest
+in parallel (``pool``), then write ``results.json``, ``grades.csv`` (``gradebook``),
+``feedback/`` (``feedback``), ``report.html`` and optionally ``junit.xml`` (``grader.report``),
+and print a summary (``summary``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO
+
+import grader
+from grader.batch import source
+from grader.batch.discover import Discovery, Submission, discover
+from grader.batch.feedback import feedback_text, file_names, missing_advice
+from grader.batch.fingerprint import submission_fingerprint
+from grader.batch.gradebook import render_csv
+from grader.batch.outcome import ERROR, MISSING, RoleOutcome, StudentResult
+from grader.batch.pool import GradeFunction, Progress, Task, default_jobs, grade_all
+from grader.batch.summary import summary_text
+from grader.exercise import ROLES
+from grader.results import InputError, Report
+
+RESULTS_JSON = "results.json"
+
+# Exit statuses of the batch command.
+FINISHED = 0  # every student graded (their scores do not matter here)
+SOME_ERRORS = 1  # finished, but some rows are `error`: a TA should look at them
+BAD_INPUT = 2  # nothing could be graded: the message says why
+INTERRUPTED = 130  # Ctrl-C, the shell's convention; outputs hold what was finished
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    out: Path = Path("grader-results")
+    jobs: Optional[int] = None  # None: default_jobs()
+    timeout: Optional[float] = None  # None: the exercise's limit
+    strict: bool = False
+    force: bool = False  # regrade everyone, even unchanged students
+    junit: bool = False  # also write junit.xml
+
+
+def _engine_grade(options: BatchOptions) -> GradeFunction:
+    from grader.grading import GradeOptions, grade_file  # the single-program grader
+
+    grade_options = GradeOptions(timeout=options.timeout, strict=options.strict)
+    return lambda role, path: grade_file(role, path, grade_options)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _load_previous(out: Path) -> Dict[str, Dict[str, Any]]:
+    """The previous run's students by key; empty when there is none or it cannot be read."""
+    try:
+        data = json.loads((out / RESULTS_JSON).read_text(encoding="utf-8"))
+        return {s["key"]: s for s in data.get("students", []) if isinstance(s, dict) and "key" in s}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def _fingerprint(sub: Submission, options: BatchOptions) -> str:
+    try:
+        return submission_fingerprint(sub.files, {"timeout": options.timeout, "strict": options.strict})
+    except OSError:
+        return ""  # unreadable now: grade it, which reports the problem
+
+
+def _reusable(previous: Optional[Dict[str, Any]], fingerprint: str) -> Dict[str, RoleOutcome]:
+    """The previous run's outcomes that still hold: same fingerprint, and not an error."""
+    if not previous or not fingerprint or previous.get("fingerprint") != fingerprint:
+        return {}
+    try:
+        roles = {r: RoleOutcome.from_dict(r, previous["roles"][r]) for r in ROLES}
+    except (KeyError, TypeError, ValueError):
+        return {}
+    # Errors may have been the grader's or an interruption: always try those again.
+    return {r: o for r, o in roles.items() if o.state != ERROR}
+
+
+def run_batch(
+    submissions: Path,
+    options: BatchOptions = BatchOptions(),
+    *,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+    grade: Optional[GradeFunction] = None,
+    show_progress: Optional[bool] = None,
+) -> int:
+    out = Path(options.out)
+    try:
+        with source.opened(Path(submissions)) as root:
+            found = discover(root, skip=out)
+            stdout.write(_first_line(found, submissions))
+            stdout.flush()
+            return _grade_and_write(found, root, options, out, stdout, stderr, grade, show_progress)
+    except InputError as exc:
+        stderr.write(f"{exc}\n")
+        return BAD_INPUT
+
+
+def _first_line(found: Discovery, submissions: Path) -> str:
+    line = f"{found.layout}: {len(found.submissions)} students in {submissions}"
+    if found.unmatched:
+        line += f" ({len(found.unmatched)} files that belong to no student are listed at the end)"
+    return line + "\n"
+
+
+def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: Path,
+                     stdout: TextIO, stderr: TextIO, grade: Optional[GradeFunction],
+                     show_progress: Optional[bool]) -> int:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"Cannot create the output folder {out} ({exc.strerror}): choose another "
+                         "with --out.") from None
+    previous = {} if options.force else _load_previous(out)
+    fingerprints = {sub.key: _fingerprint(sub, options) for sub in found.submissions}
+    reused: Dict[str, Dict[str, RoleOutcome]] = {}
+    tasks: List[Task] = []
+    for sub in found.submissions:
+        kept = _reusable(previous.get(sub.key), fingerprints[sub.key])
+        reused[sub.key] = kept
+        for role, path in sub.files.items():
+            if role not in kept:
+                tasks.append(Task(sub.key, role, path, _relative(path, root)))
+
+    if grade is None and tasks:
+        grade = _engine_grade(options)
+    jobs = options.jobs or default_jobs()
+    if show_progress is None:
+        show_progress = stderr.isatty()
+    progress = Progress(len(tasks), stderr, enabled=show_progress)
+    pool = grade_all(tasks, grade, jobs=jobs, on_done=progress.update) if tasks else None
+    progress.finish()
+    interrupted = bool(pool and pool.interrupted)
+
+    results = []
+    for sub in found.submissions:
+        roles = {}
+        for role in ROLES:
+            if role in reused[sub.key]:
+                roles[role] = reused[sub.key][role]
+            elif role in sub.files:
+                roles[role] = pool.outcomes[(sub.key, role)]
+            else:
+                roles[role] = RoleOutcome(role, MISSING, reason=f"no {role} file found")
+        results.append(StudentResult(
+            key=sub.key, student=sub.student, people=sub.people, roles=roles, late=sub.late,
+            extra=tuple(_relative(p, root) for p in sub.extra), notes=sub.notes,
+            fingerprint=fingerprints[sub.key],
+            reused=bool(reused[sub.key]) and all(r in reused[sub.key] for r in sub.files),
+        ))
+    unmatched = [_relative(p, root) for p in found.unmatched]
+    with _no_interrupts():
+        write_outputs(out, results, found.layout, unmatched, options,
+                      previous=previous or _load_previous(out),
+                      grader_errors=pool.grader_errors if pool else [])
+    stdout.write(summary_text(results, unmatched, out, reused=sum(r.reused for r in results),
+                              interrupted=interrupted))
+    if interrupted:
+        return INTERRUPTED
+    return SOME_ERRORS if any(r.status == ERROR for r in results) else FINISHED
+
+
+@contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Let the outputs be written whole even if Ctrl-C is pressed again meanwhile."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Write through a temp file, so a reader never sees half a file."""
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text, encoding=encoding, newline="")
+    os.replace(temp, path)
+
+
+def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unmatched: Sequence[str],
+                  options: BatchOptions, *, previous: Dict[str, Dict[str, Any]],
+                  grader_errors: Sequence[str] = (),
+                  render_feedback: Optional[Callable[[Report], str]] = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    names = file_names(r.key for r in results)
+
+    feedback_dir = out / "feedback"
+    feedback_dir.mkdir(exist_ok=True)
+    for result in results:
+        _write(feedback_dir / f"{names[result.key]}.txt", feedback_text(result, render_feedback))
+    # Feedback files this command wrote before for students no longer in the class are removed,
+    # so no stale feedback is handed out; other files in the folder are left alone.
+    current = {f"{n}.txt" for n in names.values()}
+    for old in previous.values():
+        stale = old.get("feedback_file")
+        if isinstance(stale, str) and stale not in current and "/" not in stale and "\\" not in stale:
+            try:
+                (feedback_dir / stale).unlink()
+            except OSError:
+                pass
+
+    students = []
+    for result in results:
+        entry = result.to_dict()
+        entry["feedback_file"] = f"{names[result.key]}.txt"
+        students.append(entry)
+    document = {
+        "grader_version": grader.__version__,
+        "layout": layout,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "options": {"timeout": options.timeout, "strict": options.strict},
+        "students": students,
+        "unmatched_files": list(unmatched),
+    }
+    _write(out / RESULTS_JSON, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    # utf-8-sig: spreadsheets then read non-ASCII names correctly.
+    _write(out / "grades.csv", render_csv(results), encoding="utf-8-sig")
+
+    from grader.report.html import render_html  # imported late: the report package is the engine's
+
+    _write(out / "report.html", render_html(results, layout=layout, unmatched=unmatched,
+                                            feedback_files=names))
+    if options.junit:
+        from grader.report.junit import render_junit_batch
+
+        _write(out / "junit.xml", render_junit_batch(results))
+    log = out / "grader-errors.log"
+    if grader_errors:
+        _write(log, "Grader failures (bugs in the grader; please report them):\n\n"
+               + "\n".join(grader_errors))
+    elif log.exists():
+        log.unlink()

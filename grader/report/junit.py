@@ -1,0 +1,119 @@
+"""JUnit XML: one test case per check, for CI systems and GitHub Classroom.
+
+A passed check is a plain test case, a skipped one is ``<skipped>`` with the reason, a failed
+one ``<failure>`` with expected / actual / hint.  Students' output can hold anything, including
+characters XML 1.0 forbids (a stray NUL or escape code), so every text is cleaned before it goes
+in; ElementTree does the escaping.
+"""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from typing import Iterable, List, Sequence, Tuple
+
+from grader.results import CheckResult, Report, Status
+
+# Characters not allowed anywhere in an XML 1.0 document.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+MAX_OUTPUT_CHARS = 50_000
+
+
+def xml_text(text: object) -> str:
+    cleaned = _NOT_XML.sub("\ufffd", "" if text is None else str(text))
+    if len(cleaned) > MAX_OUTPUT_CHARS:
+        cleaned = cleaned[:MAX_OUTPUT_CHARS] + f"\n[... {len(cleaned) - MAX_OUTPUT_CHARS} more characters]"
+    return cleaned
+
+
+def _message(check: CheckResult) -> str:
+    lines = [check.description]
+    for label, value in (("expected", check.expected), ("actual", check.actual), ("hint", check.hint)):
+        if value:
+            lines.append(f"{label}: {value}")
+    lines.extend(check.notes)
+    return "\n".join(lines)
+
+
+def _suite(name: str, report: Report) -> ET.Element:
+    checks = report.checks
+    suite = ET.Element("testsuite", {
+        "name": xml_text(name),
+        "tests": str(len(checks)),
+        "failures": str(sum(c.status is Status.FAILED for c in checks)),
+        "errors": "0",
+        "skipped": str(sum(c.status is Status.SKIPPED for c in checks)),
+        "time": f"{report.duration:.3f}",
+    })
+    props = ET.SubElement(suite, "properties")
+    for key, value in (("file", report.file), ("score", f"{report.score:g}"),
+                       ("max_score", f"{report.max_score:g}")):
+        ET.SubElement(props, "property", {"name": key, "value": xml_text(value)})
+    for check in checks:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": xml_text(f"{name}.{report.role}" if name != report.role else report.role),
+            "name": xml_text(check.id),
+            "time": "0",
+        })
+        if check.status is Status.FAILED:
+            first = check.hint or check.actual or check.description
+            ET.SubElement(case, "failure", {"message": xml_text(first), "type": "CheckFailed"}).text = \
+                xml_text(_message(check))
+        elif check.status is Status.SKIPPED:
+            ET.SubElement(case, "skipped", {"message": xml_text(check.hint or check.actual or
+                                                                 "a check it depends on failed")})
+    if report.stdout:
+        ET.SubElement(suite, "system-out").text = xml_text(report.stdout)
+    if report.stderr:
+        ET.SubElement(suite, "system-err").text = xml_text(report.stderr)
+    return suite
+
+
+def _error_suite(name: str, role: str, message: str, check_ids: Sequence[str]) -> ET.Element:
+    """A role with no report (missing file, ungradable file): every check errors with the reason."""
+    suite = ET.Element("testsuite", {"name": xml_text(name), "tests": str(len(check_ids)),
+                                     "failures": "0", "errors": str(len(check_ids)), "skipped": "0",
+                                     "time": "0"})
+    for cid in check_ids:
+        case = ET.SubElement(suite, "testcase", {"classname": xml_text(f"{name}.{role}"),
+                                                 "name": xml_text(cid), "time": "0"})
+        ET.SubElement(case, "error", {"message": xml_text(message), "type": "NotGraded"})
+    return suite
+
+
+def _document(suites: Iterable[ET.Element]) -> str:
+    root = ET.Element("testsuites")
+    total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in suites:
+        root.append(suite)
+        for key in total:
+            total[key] += int(suite.get(key, "0"))
+    for key, value in total.items():
+        root.set(key, str(value))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render_junit(reports: List[Report], *, color: bool = False, verbose: bool = False) -> str:
+    """The ``--format junit`` renderer of the single-program grader (one suite per program)."""
+    return _document(_suite(r.role, r) for r in reports)
+
+
+def render_junit_batch(results: Sequence["object"]) -> str:
+    """One suite per student and role (``results`` are batch ``StudentResult`` values)."""
+    from grader.exercise import HELLO_WORLD, ROLES
+
+    suites: List[ET.Element] = []
+    for result in results:
+        for role in ROLES:
+            outcome = result.roles[role]
+            name = f"{result.student} {role}"
+            if outcome.report is not None:
+                suites.append(_suite(name, outcome.report))
+            else:
+                reason = outcome.reason or f"no {role} file"
+                suites.append(_error_suite(name, role, reason,
+                                           [s.id for s in HELLO_WORLD.specs(role)]))
+    return _document(suites)
+
+
+__all__: Tuple[str, ...] = ("render_junit", "render_junit_batch", "xml_text")

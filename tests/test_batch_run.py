@@ -1,0 +1,180 @@
+"""The batch command's behaviour, with a stand-in grading function (no programs are run here;
+test_batch_e2e.py runs real student programs)."""
+import csv
+import io
+import json
+import threading
+from pathlib import Path
+
+from grader.batch import pool as pool_module
+from grader.batch.pool import Task, grade_all
+from grader.batch.run import BAD_INPUT, FINISHED, INTERRUPTED, SOME_ERRORS, BatchOptions, run_batch
+from test_batch_support import fake_grade, find_row, write
+
+
+class CountingGrade:
+    def __init__(self):
+        self.calls = []
+        self.lock = threading.Lock()
+
+    def __call__(self, role, path):
+        with self.lock:
+            self.calls.append((role, Path(path).parent.name))
+        return fake_grade(role, path)
+
+
+def _class(root: Path) -> Path:
+    write(root / "ann" / "server.py")
+    write(root / "ann" / "client.py")
+    write(root / "bob" / "server.py", "# fail server.closes server.exits\n")
+    write(root / "bob" / "client.py", "# input-error\n")
+    write(root / "cy" / "client.py")  # no server
+    write(root / "dee" / "server.py", "# grader-bug\n")
+    write(root / "dee" / "client.py")
+    return root
+
+
+def _run(root, out, grade, **kw):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run_batch(root, BatchOptions(out=out, **kw), stdout=stdout, stderr=stderr, grade=grade,
+                     show_progress=False)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def _csv(out: Path):
+    return list(csv.reader(io.StringIO((out / "grades.csv").read_text(encoding="utf-8-sig"))))
+
+
+def test_every_student_gets_a_row_and_every_output_is_written(tmp_path):
+    root, out = _class(tmp_path / "subs"), tmp_path / "out"
+    code, stdout, stderr = _run(root, out, CountingGrade())
+    assert code == SOME_ERRORS  # dee's grader failure and bob's unreadable client are errors
+    assert stdout.splitlines()[0].startswith("one folder per student: 4 students")
+    table = _csv(out)
+    assert [r[0] for r in table[1:]] == ["ann", "bob", "cy", "dee"]
+    assert find_row(table, "ann", "total") == "20" and find_row(table, "ann", "status") == "graded"
+    assert find_row(table, "bob", "server_score") == "9" and find_row(table, "bob", "status") == "error"
+    assert "client.py is empty" in find_row(table, "bob", "reason")
+    assert find_row(table, "cy", "status") == "missing" and find_row(table, "cy", "total") == "9"
+    assert find_row(table, "dee", "status") == "error"
+    assert "grader bug" in find_row(table, "dee", "reason")
+    assert "Traceback" not in stdout + stderr  # our traceback goes to the log, not the TA's face
+    assert "RuntimeError: boom" in (out / "grader-errors.log").read_text()
+    data = json.loads((out / "results.json").read_text())
+    ann = data["students"][0]
+    assert ann["roles"]["server"]["report"]["checks"][0]["id"] == "server.runs"
+    assert ann["roles"]["server"]["report"]["file"] == "ann/server.py"  # relative, not a temp path
+    for name in ("ann", "bob", "cy", "dee"):
+        assert (out / "feedback" / f"{name}.txt").is_file()
+    assert "No server program was found" in (out / "feedback" / "cy.txt").read_text()
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "Checks most often failed" in stdout
+
+
+def test_rerun_regrades_only_changed_students_and_force_regrades_all(tmp_path):
+    root, out = _class(tmp_path / "subs"), tmp_path / "out"
+    _run(root, out, CountingGrade())
+    before = (out / "grades.csv").read_text(encoding="utf-8-sig")
+
+    again = CountingGrade()
+    _, stdout, _ = _run(root, out, again)
+    # Only the errors are retried: bob's unreadable client and dee's grader failure.
+    assert sorted(again.calls) == [("client", "bob"), ("server", "dee")]
+    assert (out / "grades.csv").read_text(encoding="utf-8-sig") == before
+    assert "2 students unchanged" in stdout
+
+    write(root / "ann" / "client.py", "# fail client.closes\n")
+    changed = CountingGrade()
+    _run(root, out, changed)
+    assert ("client", "ann") in changed.calls and ("server", "cy") not in changed.calls
+    assert find_row(_csv(out), "ann", "total") == "19"
+
+    forced = CountingGrade()
+    _run(root, out, forced, force=True)
+    assert len(forced.calls) == 7
+
+
+def test_serial_and_parallel_give_the_same_grades(tmp_path):
+    root = _class(tmp_path / "subs")
+    _run(root, tmp_path / "one", CountingGrade(), jobs=1)
+    _run(root, tmp_path / "many", CountingGrade(), jobs=8)
+    assert _csv(tmp_path / "one") == _csv(tmp_path / "many")
+
+
+def test_empty_folder_and_bad_zip_are_reported_plainly(tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, stdout, stderr = _run(tmp_path / "empty", tmp_path / "out", CountingGrade())
+    assert code == BAD_INPUT and "No student submissions found" in stderr
+    bad = write(tmp_path / "subs.zip", "not a zip")
+    code, _, stderr = _run(bad, tmp_path / "out", CountingGrade())
+    assert code == BAD_INPUT and "not a folder or a zip archive" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_unmatched_and_extra_files_are_listed_not_dropped(tmp_path):
+    root = tmp_path / "subs"
+    write(root / "ann" / "server.py")
+    write(root / "ann" / "client.py")
+    write(root / "ann" / "helper.py", "print('hi')\n")
+    write(root / "ann" / "report.pdf", "%PDF")
+    write(root / "loose_file.py")
+    _, stdout, _ = _run(root, tmp_path / "out", CountingGrade())
+    assert "loose_file.py" in stdout
+    extra = find_row(_csv(tmp_path / "out"), "ann", "ungraded_files")
+    assert "ann/helper.py" in extra and "ann/report.pdf" in extra
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert data["unmatched_files"] == ["loose_file.py"]
+    assert "helper.py" in (tmp_path / "out" / "feedback" / "ann.txt").read_text()
+
+
+def test_ctrl_c_keeps_what_is_done_and_marks_the_rest(tmp_path):
+    paths = [write(tmp_path / f"s{i}" / "server.py", "# sleep 0.05\n") for i in range(6)]
+    tasks = [Task(f"s{i}", "server", p, f"s{i}/server.py") for i, p in enumerate(paths)]
+
+    def interrupt_after_first(done):
+        raise KeyboardInterrupt
+
+    result = grade_all(tasks, fake_grade, jobs=1, on_done=interrupt_after_first)
+    assert result.interrupted
+    states = [result.outcomes[(t.key, "server")].state for t in tasks]
+    assert states[0] == "graded" and states.count("error") >= 4
+    assert "Ctrl-C" in result.outcomes[("s5", "server")].reason
+
+
+def test_interrupted_batch_writes_outputs_and_reruns_the_rest(tmp_path, monkeypatch):
+    root = tmp_path / "subs"
+    for name in ("a", "b", "c"):  # each takes a moment, so Ctrl-C comes before the end
+        write(root / name / "server.py", "# sleep 0.05\n")
+        write(root / name / "client.py", "# sleep 0.05\n")
+    real = pool_module.grade_all
+
+    def stop_early(tasks, grade, *, jobs, on_done=None):
+        def on(done):
+            raise KeyboardInterrupt
+        return real(tasks, grade, jobs=1, on_done=on)
+
+    monkeypatch.setattr("grader.batch.run.grade_all", stop_early)
+    code, stdout, _ = _run(root, tmp_path / "out", CountingGrade())
+    assert code == INTERRUPTED and "Stopped by Ctrl-C" in stdout
+    assert len(_csv(tmp_path / "out")) == 4  # every student has a row, done or not
+    first = json.loads((tmp_path / "out" / "results.json").read_text())
+    done = sum(s["roles"][r]["state"] == "graded" for s in first["students"] for r in ("server", "client"))
+    assert 1 <= done < 6
+    monkeypatch.setattr("grader.batch.run.grade_all", real)
+    rest = CountingGrade()
+    code, _, _ = _run(root, tmp_path / "out", rest)
+    assert code == FINISHED and len(rest.calls) == 6 - done  # finished programs are kept
+    assert all(r[-3] != "error" for r in _csv(tmp_path / "out")[1:] if len(r) > 3)
+
+
+def test_names_with_spaces_non_ascii_and_clashes_get_distinct_feedback_files(tmp_path):
+    root = tmp_path / "subs"
+    for name in ("Zoë Ångström", "li lei", "li_lei", "李雷"):
+        write(root / name / "server.py")
+    _run(root, tmp_path / "out", CountingGrade())
+    names = sorted(p.name for p in (tmp_path / "out" / "feedback").iterdir())
+    assert names == sorted(["Zoë_Ångström.txt", "li_lei.txt", "li_lei-2.txt", "李雷.txt"])
+
+
+def test_default_concurrency_is_well_above_the_core_count():
+    assert pool_module.default_jobs() >= 4 * min(2, __import__("os").cpu_count() or 1)
