@@ -5,7 +5,6 @@ program raised (as recorded by the probe) into the hint for it.
 """
 from __future__ import annotations
 
-import errno as errno_codes
 from typing import Optional
 
 PYTHON2_PRINT = ('This is Python 2 syntax. In Python 3 print is a function: write '
@@ -58,8 +57,8 @@ ARGV = ("Your program reads a command-line argument (sys.argv), but it is graded
 UDP = "This lab uses TCP: create the socket with socket.socket() or socket.socket(AF_INET, SOCK_STREAM)."
 
 
-def for_error(error: Optional[str], message: str = "", errno: Optional[int] = None,
-              traceback: str = "", shadowed_socket: bool = False) -> Optional[str]:
+def for_error(error: Optional[str], message: str = "", traceback: str = "",
+              shadowed_socket: bool = False) -> Optional[str]:
     """The hint for an exception the program raised, if we know one."""
     message = message or ""
     if shadowed_socket and error in ("AttributeError", "ImportError", "TypeError"):
@@ -83,6 +82,4 @@ def for_error(error: Optional[str], message: str = "", errno: Optional[int] = No
         return UNKNOWN_HOST
     if error in ("IndexError", "ValueError") and "sys.argv" in (traceback or ""):
         return ARGV
-    if error in ("OSError", "BrokenPipeError") and errno in (errno_codes.ENOTCONN, errno_codes.EPIPE):
-        return SEND_ON_LISTENING
     return None

@@ -43,8 +43,9 @@ class Observation:
 
     @property
     def closed_by_program(self) -> bool:
-        """The program ended the connection in an orderly way while it was still running."""
-        return self.ended == "eof" and bool(self.program_alive_at_end)
+        """The program ended the connection while it was still running: an orderly close, or a
+        reset because it closed with data left unread."""
+        return self.ended in ("eof", "reset") and bool(self.program_alive_at_end)
 
 
 class _Counterpart(threading.Thread):

@@ -198,6 +198,7 @@ class _Session:
     def _probe_config(self) -> Dict:
         config = {
             "role": self.role,
+            "display_path": str(self.program.source.resolve()),
             "hold": self.time_limit + 5.0,
             "limits": {"memory": MEMORY_LIMIT, "file_size": FILE_SIZE_LIMIT,
                        "cpu": int(self.time_limit) + 1},
@@ -211,6 +212,8 @@ class _Session:
         if not (isinstance(address, list) and len(address) == 2):
             return
         host, port = address
+        # A socket listening without bind() listens on every interface: reach it on loopback.
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         if host not in ("127.0.0.1", "::1") or not isinstance(port, int):
             return  # only ever connect to this machine's loopback
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

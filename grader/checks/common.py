@@ -30,8 +30,9 @@ def runs(ctx: Context) -> Outcome:
     if error is not None:
         where = " on line %s" % error.get("lineno") if error.get("lineno") else ""
         actual = "%s%s: %s" % (error.get("error"), where, error.get("message"))
-        hint = hints.for_error(error.get("error"), error.get("message"), error.get("errno"),
-                               error.get("traceback", ""), ctx.shadowed_socket)
+        hint = hints.SEND_ON_LISTENING if facts.sent_on_listening_socket() else \
+            hints.for_error(error.get("error"), error.get("message"), error.get("traceback", ""),
+                            ctx.shadowed_socket)
         return Fail(expected, actual, hint or "Read the error above and the line it points to.")
     killed = _killed_by_signal(ctx)
     if killed:
@@ -79,6 +80,8 @@ def closes(ctx: Context, what: str) -> Outcome:
     notes = tuple("you never closed the server socket; closing it too is good practice"
                   for sock in facts.listening_sockets()[:1] if facts.closed(sock) is None)
     if close is not None and peer.closed_by_program:
+        if peer.ended == "reset":
+            notes += ("closing with unread data made the connection reset; read everything first",)
         return Pass(notes)
     if close is None:
         if peer.closed_by_program:
@@ -90,9 +93,6 @@ def closes(ctx: Context, what: str) -> Outcome:
         ending = "was stopped" if facts.trace.stopped_because else "ended"
         return Fail(expected, "it never called close() on it; the connection closed only when the "
                               "program %s" % ending, hints.NEVER_CLOSED)
-    if peer.ended == "reset":
-        return Fail(expected, "close() reset the connection instead of closing it",
-                    "Read everything the other side sent before closing.")
     return Fail(expected, "it called close(), but the connection stayed open", hints.CLOSE_KEPT_OPEN)
 
 

@@ -118,5 +118,9 @@ class Facts:
         closes = self.on_socket("close", sock)
         return closes[0] if closes else None
 
+    def sent_on_listening_socket(self) -> bool:
+        listening = set(self.listening_sockets())
+        return any(c.sock in listening for c in self.all("send"))
+
     def listening_sockets(self) -> List[SockKey]:
         return [c.sock for c in self.all("listen") if c.ok]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 
 from grader import hints
 from grader.checks import Context, Fail, Outcome, Pass, Skip, check, common
@@ -17,6 +18,8 @@ def listens(ctx: Context) -> Outcome:
     facts = ctx.facts
     low, high = ctx.exercise.port_range
     expected = "bind() to a port in %d-%d, then listen(), before accept()" % (low, high)
+    if any(c.get("type") == socket.SOCK_DGRAM for c in facts.all("socket")) and not facts.listening_sockets():
+        return Fail(expected, "your socket is a UDP socket (SOCK_DGRAM), which cannot listen()", hints.UDP)
     first_accept = facts.first("accept_call")
     binds = facts.all("bind")
     listen = facts.first("listen", ok=True)
@@ -103,7 +106,8 @@ def sends_message(ctx: Context) -> Outcome:
         if failed_send is not None:
             actual += "; %s() failed: %s: %s" % (failed_send.get("via"), failed_send.get("error"),
                                                  failed_send.get("message"))
-            hint = hints.for_error(failed_send.get("error"), failed_send.get("message"), failed_send.get("errno"))
+            hint = hints.SEND_ON_LISTENING if facts.sent_on_listening_socket() else \
+                hints.for_error(failed_send.get("error"), failed_send.get("message"))
             return Fail(expected, actual, hint)
         if facts.trace.stopped_because and "recv" in facts.trace.stopped_because:
             return Fail(expected, actual + "; your server was waiting in recv()", hints.WAITS_FOR_CLIENT)

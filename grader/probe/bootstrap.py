@@ -132,10 +132,16 @@ def _sock_id(sock):
             return _next_id[0]
 
 
+def _is_inet(sock):
+    try:
+        return sock.family in (_socket_module.AF_INET, _socket_module.AF_INET6)
+    except OSError:
+        return False
+
+
 def _is_inet_stream(sock):
     try:
-        return sock.family in (_socket_module.AF_INET, _socket_module.AF_INET6) and \
-            sock.type == _socket_module.SOCK_STREAM
+        return _is_inet(sock) and sock.type == _socket_module.SOCK_STREAM
     except OSError:
         return False
 
@@ -201,7 +207,9 @@ def install_socket_hooks():
 
     @_hook("bind")
     def bind(self, address):
-        if not _is_inet_stream(self):
+        # Every IP socket is virtualised (UDP too): a real fixed port would collide between
+        # gradings running at the same time.
+        if not _is_inet(self):
             return _REAL["bind"](self, address)
         fields = {"sock": _sock_id(self), "requested": _addr(address)}
         try:
@@ -419,7 +427,7 @@ def _apply_limits(limits):
 def _student_traceback(exc, path):
     """The traceback as Python would print it, trimmed to frames in the student's file."""
     tb = traceback.extract_tb(exc.__traceback__)
-    frames = [f for f in tb if os.path.abspath(f.filename) == path]
+    frames = [f for f in tb if f.filename == path]
     lines = ["Traceback (most recent call last):\n"]
     lines.extend(traceback.format_list(frames))
     lines.extend(traceback.format_exception_only(type(exc), exc))
@@ -435,12 +443,16 @@ def _join_other_threads():
             thread.join()
 
 
-def run_student(path):
-    """Run the file as ``__main__``; returns (exit status, the module kept alive)."""
+def run_student(path, display_path):
+    """Run the file as ``__main__``; returns (exit status, the module kept alive).
+
+    The code is compiled under ``display_path`` (the student's own file, not our temporary
+    copy), so tracebacks name the file the student knows.
+    """
     try:
         with open(path, "rb") as handle:
             source = handle.read()
-        code = compile(source, path, "exec", dont_inherit=True)
+        code = compile(source, display_path, "exec", dont_inherit=True)
     except SyntaxError as exc:
         text = "".join(traceback.format_exception_only(type(exc), exc))
         sys.stderr.write(text)
@@ -470,13 +482,13 @@ def run_student(path):
     except SystemExit as exc:
         status = _exit_status(exc.code)
     except BaseException as exc:  # the student's uncaught exception, KeyboardInterrupt included
-        text, lineno = _student_traceback(exc, path)
+        text, lineno = _student_traceback(exc, display_path)
         try:
             sys.stderr.write(text)
         except Exception:
             pass
         emit("exception", error=type(exc).__name__, message=str(exc), lineno=lineno,
-             traceback=text)
+             errno=getattr(exc, "errno", None), traceback=text)
         status = 1
         # Keep the frames (and with them the program's sockets) alive while held.
         module.__dict__.setdefault("__grader_exception__", exc)
@@ -505,7 +517,7 @@ def main():
     install_socket_hooks()
     sys.stdout = _RecordingStream(sys.stdout, "stdout")
     sys.stderr = _RecordingStream(sys.stderr, "stderr")
-    status, module = run_student(path)
+    status, module = run_student(path, _config.get("display_path") or path)
     if os.getpid() != _MAIN_PID:  # a forked child of the program ended: just leave
         os._exit(status)
     emit("finished", status=status)

@@ -1,0 +1,88 @@
+"""Shared test helpers: the fixture corpus and its declared verdicts; no leftover processes."""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@dataclass
+class Fixture:
+    role: str
+    path: Path
+    expect: Dict[str, str]  # check id -> passed / failed / skipped
+    hints: Dict[str, List[str]] = field(default_factory=dict)  # check id -> substrings of the hint
+    timeout: float = 5.0
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path.name != self.role + ".py" else self.path.parent.name
+
+
+_WORD = {"pass": "passed", "fail": "failed", "skip": "skipped"}
+
+
+def parse_fixture(role: str, path: Path) -> Fixture:
+    """Read the ``expect:``, ``hints:`` and ``options:`` lines of a fixture's docstring."""
+    # By hand, not with ast: some fixtures are not valid Python 3 on purpose.
+    doc = path.read_text(encoding="utf-8").split('"""')[1]
+    fields = dict(re.findall(r"^(expect|hints|options): (.*)$", doc, re.M))
+    expect = {}
+    for pair in fields["expect"].split():
+        name, verdict = pair.split("=")
+        expect["%s.%s" % (role, name)] = _WORD[verdict]
+    hints: Dict[str, List[str]] = {}
+    for item in filter(None, (h.strip() for h in fields.get("hints", "").split(";"))):
+        name, text = item.split("=", 1)
+        hints.setdefault("%s.%s" % (role, name), []).append(text)
+    options = dict(o.split("=") for o in fields.get("options", "").split())
+    return Fixture(role, path, expect, hints, float(options.get("timeout", 5.0)))
+
+
+def all_fixtures(role: str) -> List[Fixture]:
+    folder = FIXTURES / role
+    paths = sorted(p for p in folder.glob("*.py")) + sorted(folder.glob("*/%s.py" % role))
+    return [parse_fixture(role, p) for p in paths]
+
+
+# Every process this test session starts inherits this variable, so leftovers can be told
+# apart from other gradings running on the same machine.
+TEST_SESSION = "GRADER_TEST_SESSION=%s" % uuid.uuid4().hex
+os.environ[TEST_SESSION.split("=")[0]] = TEST_SESSION.split("=")[1]
+
+
+def grader_processes() -> List[int]:
+    """PIDs of live processes the grader started during this test session (Linux only)."""
+    from grader.processes import MARKER_VARIABLE
+
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as handle:
+                environ = handle.read().split(b"\0")
+                if TEST_SESSION.encode() in environ and \
+                        any(v.startswith((MARKER_VARIABLE + "=").encode()) for v in environ):
+                    with open("/proc/%s/stat" % entry, "rb") as stat:
+                        data = stat.read()
+                    if data[data.rindex(b")") + 2:][:1] != b"Z":
+                        found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_process_survives_the_suite():
+    yield
+    leftovers = grader_processes()
+    assert not leftovers, "processes started by the grader survived the suite: %s" % leftovers
