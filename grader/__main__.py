@@ -31,7 +31,69 @@ def _parser() -> argparse.ArgumentParser:
                          help="console lines must match the handout to the letter")
         sub.add_argument("--verbose", "-v", action="store_true",
                          help="also show a timeline of prints and socket calls, and the output")
+    batch = commands.add_parser("batch", help="grade a whole class from a folder or .zip of submissions",
+                                description="Grade every student's server and client. SUBMISSIONS is a "
+                                "folder or .zip: one folder per student, a Canvas or a Gradescope export.")
+    batch.add_argument("submissions", metavar="SUBMISSIONS", help="the folder or .zip of submissions")
+    batch.add_argument("--out", default="grader-results", metavar="DIR",
+                       help="where to write grades.csv, report.html, results.json, feedback/ "
+                       "(default: grader-results)")
+    batch.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                       help="programs graded at once (default: many, as grading mostly waits)")
+    batch.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                       help="time limit for each program (default: 5)")
+    batch.add_argument("--strict", action="store_true",
+                       help="console lines must match the handout to the letter")
+    batch.add_argument("--force", action="store_true",
+                       help="regrade everyone, not only students whose files changed")
+    batch.add_argument("--format", choices=["text", "junit"], default="text",
+                       help="junit: also write junit.xml (default: text)")
+    batch.set_defaults(handler=_batch)
+    gradescope = commands.add_parser("gradescope", help="build or run the Gradescope autograder")
+    actions = gradescope.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    build = actions.add_parser("build", help="write the autograder zip to upload to Gradescope")
+    build.add_argument("--out", default="autograder.zip", metavar="FILE",
+                       help="where to write the zip (default: autograder.zip)")
+    build.set_defaults(handler=_gradescope_build)
+    run = actions.add_parser("run", help="grade one submission (what Gradescope runs)")
+    run.add_argument("--root", default="/autograder", metavar="DIR",
+                     help="Gradescope's autograder folder (default: /autograder)")
+    run.set_defaults(handler=_gradescope_run)
     return parser
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+    if not 1 <= value <= 512:
+        raise argparse.ArgumentTypeError("-j must be between 1 and 512")
+    return value
+
+
+def _batch(args) -> int:
+    from pathlib import Path
+
+    from grader.batch import BatchOptions, run_batch
+
+    return run_batch(Path(args.submissions), BatchOptions(
+        out=Path(args.out), jobs=args.jobs, timeout=args.timeout, strict=args.strict,
+        force=args.force, junit=args.format == "junit"))
+
+
+def _gradescope_build(args) -> int:
+    from grader.gradescope.build import build_autograder
+
+    print("wrote %s: upload it as the autograder of the Gradescope assignment" % build_autograder(args.out))
+    return ExitCode.FULL_MARKS
+
+
+def _gradescope_run(args) -> int:
+    from grader.gradescope.run import run_in_gradescope
+
+    return run_in_gradescope(args.root)
 
 
 def _seconds(text: str) -> float:

@@ -66,3 +66,17 @@ def find_row(rows, student: str, column: Optional[str] = None):
         if row[0] == student:
             return row if column is None else row[header.index(column)]
     raise KeyError(student)
+
+
+def load_make_class():
+    """tests/fixtures/batch/make_class.py, the generator of classes (shared with bench/)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent / "fixtures" / "batch" / "make_class.py"
+    spec = importlib.util.spec_from_file_location("make_class", path)
+    module = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules.setdefault("make_class", module)
+    spec.loader.exec_module(module)
+    return module

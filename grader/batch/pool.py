@@ -30,6 +30,45 @@ def default_jobs() -> int:
     return max(4, min(48, 16 * (os.cpu_count() or 1)))
 
 
+class StartGate:
+    """Lets only a few gradings be in their busy start at once.
+
+    Starting a grading costs CPU (a Python interpreter, the probe, the reference peer) and the
+    program's time limit runs meanwhile; dozens starting together on two cores could eat a
+    program's time before its first line runs, and a grade must not depend on ``-j``.  So a
+    grading holds one of ``slots`` until it ends or ``hold`` seconds have passed (by then it
+    is a program waiting or hanging, which costs nothing), and the other threads wait their turn.
+    """
+
+    def __init__(self, slots: int, hold: float = 0.4) -> None:
+        self._slots = threading.BoundedSemaphore(max(1, slots))
+        self.hold = hold
+
+    def run(self, work: Callable[[], RoleOutcome]) -> RoleOutcome:
+        self._slots.acquire()
+        released = threading.Event()
+        lock = threading.Lock()
+
+        def release() -> None:
+            with lock:
+                if not released.is_set():
+                    released.set()
+                    self._slots.release()
+
+        timer = threading.Timer(self.hold, release)
+        timer.daemon = True
+        timer.start()
+        try:
+            return work()
+        finally:
+            timer.cancel()
+            release()
+
+
+def default_gate_slots() -> int:
+    return 2 * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class Task:
     key: str  # the submission's key
@@ -38,7 +77,13 @@ class Task:
     shown: str  # the file's path as the TA should see it (relative to the submissions folder)
 
 
-def _grade_one(grade: GradeFunction, task: Task, errors: List[str], lock: threading.Lock) -> RoleOutcome:
+def _grade_one(grade: GradeFunction, task: Task, errors: List[str], lock: threading.Lock,
+               gate: StartGate) -> RoleOutcome:
+    return gate.run(lambda: _grade_unguarded(grade, task, errors, lock))
+
+
+def _grade_unguarded(grade: GradeFunction, task: Task, errors: List[str],
+                     lock: threading.Lock) -> RoleOutcome:
     try:
         report = grade(task.role, task.path)
     except InputError as exc:
@@ -65,6 +110,7 @@ def grade_all(
     *,
     jobs: int,
     on_done: Optional[Callable[[int], None]] = None,
+    gate_slots: Optional[int] = None,
 ) -> PoolResult:
     """Grade every task; ``on_done(n_done)`` is called from this thread after each one.
 
@@ -77,10 +123,11 @@ def grade_all(
     outcomes: Dict[Tuple[str, str], RoleOutcome] = {}
     interrupted = False
     executor = cf.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="grade")
+    gate = StartGate(gate_slots or default_gate_slots())
     futures: Dict[cf.Future, Task] = {}
     try:
         for task in tasks:
-            futures[executor.submit(_grade_one, grade, task, errors, lock)] = task
+            futures[executor.submit(_grade_one, grade, task, errors, lock, gate)] = task
         pending = set(futures)
         while pending:
             # A short wait keeps the main thread responsive to Ctrl-C.

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List
 
 from grader.report.json_report import render_json
+from grader.report.junit import render_junit
 from grader.report.text import render_text_reports
 
 from grader.results import Report
@@ -17,6 +18,7 @@ Renderer = Callable[..., str]
 RENDERERS: Dict[str, Renderer] = {
     "text": render_text_reports,
     "json": render_json,
+    "junit": render_junit,
 }
 
 

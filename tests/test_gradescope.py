@@ -1,0 +1,118 @@
+"""Gradescope: the autograder zip, and a run against a fake /autograder folder."""
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from grader.gradescope.build import build_autograder
+from grader.gradescope.run import run_in_gradescope
+from test_batch_support import fake_grade, text_render
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def test_zip_has_the_scripts_at_its_root_executable_and_the_grader(tmp_path):
+    archive = build_autograder(tmp_path / "autograder.zip")
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        for script in ("setup.sh", "run_autograder"):
+            assert script in names
+            mode = zf.getinfo(script).external_attr >> 16
+            assert mode & stat.S_IXUSR, script
+            assert zf.read(script).startswith(b"#!/usr/bin/env bash\n")
+        assert "grader/__main__.py" in names and "grader/probe/bootstrap.py" in names
+        assert "grader/gradescope/run.py" in names
+        assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+        assert b"gradescope run --root /autograder" in zf.read("run_autograder")
+
+
+def _autograder(tmp_path, files):
+    root = tmp_path / "autograder"
+    for name, content in files.items():
+        target = root / "submission" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    (root / "submission").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _results(root):
+    return json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+
+
+def test_results_follow_gradescopes_format(tmp_path):
+    root = _autograder(tmp_path, {"server.py": "# fail server.closes\n", "client.py": "# pass\n"})
+    assert run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO()) == 0
+    data = _results(root)
+    assert data["score"] == 19
+    assert len(data["tests"]) == 16
+    for test in data["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "visibility"}
+        assert test["status"] in ("passed", "failed")
+    closes = next(t for t in data["tests"] if "[server.closes]" in t["name"])
+    assert closes["status"] == "failed" and closes["score"] == 0 and "Hint:" in closes["output"]
+    assert data["test_output_format"] == "text"  # students' output is never rendered as HTML
+
+
+def test_missing_role_and_grader_bug_still_write_results(tmp_path):
+    root = _autograder(tmp_path, {"my_client.py": "# pass\n"})
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO())
+    data = _results(root)
+    assert data["score"] == 9
+    server_tests = [t for t in data["tests"] if "[server." in t["name"]]
+    assert server_tests and all(t["score"] == 0 for t in server_tests)
+    assert "No server program was found" in server_tests[0]["output"]
+
+    def broken(role, path):
+        raise RuntimeError("boom")
+
+    root2 = _autograder(tmp_path / "b", {"server.py": "x", "client.py": "y"})
+    log = io.StringIO()
+    run_in_gradescope(root2, grade=broken, render=text_render, log=log)
+    data = _results(root2)
+    assert all(t["score"] == 0 for t in data["tests"])
+    assert "grader bug" in data["tests"][0]["output"]
+
+    def crashes_everything(*a, **k):
+        raise ValueError("bad")
+
+    root3 = _autograder(tmp_path / "c", {"server.py": "x"})
+    log = io.StringIO()
+    run_in_gradescope(root3, grade=fake_grade, render=crashes_everything, log=log)
+    assert "not in your files" in _results(root3)["output"] and "Traceback" in log.getvalue()
+
+
+def test_run_command_grades_real_programs_in_a_fake_autograder_folder(tmp_path):
+    root = _autograder(tmp_path, {
+        "server.py": (FIXTURES / "server" / "correct_with_blocks.py").read_bytes(),
+        "client.py": (FIXTURES / "client" / "prints_bytes.py").read_bytes(),
+    })
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run([sys.executable, "-m", "grader", "gradescope", "run", "--root", str(root)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr
+    data = _results(root)
+    assert data["score"] < 20 and data["score"] >= 11
+    message = next(t for t in data["tests"] if "[client.prints_message]" in t["name"])
+    assert message["status"] == "failed" and message["output"]
+
+
+def test_built_zip_runs_like_gradescope_would(tmp_path):
+    """Unpack the zip as /autograder/source and run its run_autograder script's command."""
+    archive = build_autograder(tmp_path / "autograder.zip")
+    source = tmp_path / "autograder" / "source"
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(source)
+    root = _autograder(tmp_path, {"server.py": (FIXTURES / "server" / "correct_with_blocks.py").read_bytes()})
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-m", "grader", "gradescope", "run", "--root", str(root)],
+                         cwd=source, env=env, capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr
+    assert _results(root)["score"] == 11  # the server graded from the zip's own copy of the grader
