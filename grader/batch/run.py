@@ -193,7 +193,8 @@ def _no_interrupts() -> Iterator[None]:
 def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
     """Write through a temp file, so a reader never sees half a file."""
     temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text, encoding=encoding, newline="")
+    with open(temp, "w", encoding=encoding, newline="") as handle:  # newline="": keep CSV's \r\n
+        handle.write(text)
     os.replace(temp, path)
 
 

@@ -215,7 +215,7 @@ def _report_details(report: Report) -> str:
                         for label, value in (("expected", c.expected), ("actual", c.actual),
                                              ("hint", c.hint)) if value)
         extra += "".join(f"<div class=\"muted\">{_e(n)}</div>" for n in c.notes)
-        rows.append(f'<tr class="check {c.status.value}" data-check="{_e(c.id)}">'
+        rows.append(f'<tr class="check-{c.status.value}" data-check="{_e(c.id)}">'
                     f'<td class="{c.status.value}">{c.status.value}</td><td>{_e(c.id)}</td>'
                     f'<td>{_e(c.description)}{extra}</td>'
                     f'<td class="n">{_num(c.points)}/{_num(c.max_points)}</td></tr>')

@@ -1,0 +1,59 @@
+"""JUnit XML: one test case per check, well-formed whatever the student printed."""
+import xml.etree.ElementTree as ET
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grader.batch.discover import Person
+from grader.batch.outcome import ERROR, GRADED, MISSING, RoleOutcome, StudentResult
+from grader.report import RENDERERS
+from grader.report.junit import render_junit, render_junit_batch, xml_text
+from test_batch_support import make_report
+
+
+def test_one_case_per_check_with_failures_and_skips():
+    report = make_report("server", ["server.sends_message"], skipped=["server.sent_printed"])
+    root = ET.fromstring(render_junit([report]))
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [c.id for c in report.checks]
+    assert suite.get("tests") == "9" and suite.get("failures") == "1" and suite.get("skipped") == "1"
+    failed = next(c for c in cases if c.get("name") == "server.sends_message")
+    assert "decode the bytes" in failed.find("failure").text
+    assert next(c for c in cases if c.get("name") == "server.sent_printed").find("skipped") is not None
+    assert next(c for c in cases if c.get("name") == "server.runs").find("failure") is None
+    assert root.get("tests") == "9"
+
+
+def test_the_cli_offers_junit():
+    assert RENDERERS["junit"] is render_junit
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=200))
+def test_any_student_output_gives_well_formed_xml(text):
+    report = make_report("client", ["client.prints_message"], stdout=text, stderr=text)
+    root = ET.fromstring(render_junit([report]))  # must parse
+    out = root.find("testsuite").find("system-out")
+    if text:
+        # Everything XML can carry survives as it was (XML reads line ends as \n); the rest
+        # becomes U+FFFD, never a broken file.
+        expected = xml_text(text).replace("\r\n", "\n").replace("\r", "\n")
+        assert out.text == expected
+        assert len(out.text) <= len(text)
+
+
+def test_batch_junit_has_a_suite_per_student_and_role():
+    ok = StudentResult("a", "Ann", (Person("Ann"),), {
+        "server": RoleOutcome("server", GRADED, report=make_report("server")),
+        "client": RoleOutcome("client", MISSING, reason="no client file found")})
+    bad = StudentResult("b", "<Bob & Co>", (Person("Bob"),), {
+        "server": RoleOutcome("server", ERROR, reason="server.py is empty"),
+        "client": RoleOutcome("client", GRADED, report=make_report("client", ["client.closes"]))})
+    root = ET.fromstring(render_junit_batch([ok, bad]))
+    names = [s.get("name") for s in root.findall("testsuite")]
+    assert names == ["Ann server", "Ann client", "<Bob & Co> server", "<Bob & Co> client"]
+    missing = root.findall("testsuite")[1]
+    assert missing.get("errors") == "7"
+    assert missing.find("testcase/error").get("message") == "no client file found"
+    assert root.get("failures") == "1"
