@@ -11,8 +11,9 @@ The session ends as soon as the outcome can no longer change:
 * the program's process ended by itself;
 * the time limit passed.
 
-Then the counterpart is stopped first and the program after, so "the program closed the
-connection" is always decided while the program is provably alive.
+Then the session is ended in an order that keeps the grader's own actions out of the verdict
+(see ``_Session._stop``): "the program closed the connection" is only ever decided while the
+program is provably alive and acting on its own.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ MEMORY_LIMIT = 512 * 1024 * 1024
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 
 STOPPED_TIME_LIMIT = "time limit"
+STALLED_ACCEPT = "waiting in accept() for another client"
+STALLED_RECV = "waiting in recv() for the client to send something"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class _Session:
         self.connection_made = False  # the program's side: accept() or connect() returned
         self.accepted_conn: Optional[int] = None
         self.shut_down_socks: set = set()
+        self.stopping = False  # the grader has decided to stop the program
 
     # -- main loop ------------------------------------------------------------------------------
 
@@ -83,7 +87,7 @@ class _Session:
         started = time.monotonic()
         deadline = started + self.time_limit
         if self.role == CLIENT:
-            self.peer = ReferenceServer(self.message, deadline, self.program.alive, self._peer_done)
+            self.peer = ReferenceServer(self.message, deadline, self._program_alive, self._peer_done)
             self.peer.start()
         stopped_because = None
         try:
@@ -116,9 +120,7 @@ class _Session:
             if self.quiet_reason not in (None, "finished", "exited") and stopped_because is None:
                 stopped_because = self.quiet_reason
         finally:
-            if self.peer is not None:
-                self.peer.stop()  # before the program: its verdict must not see our stop
-            output = self._end_program()
+            output = self._stop()
         self._drain_inbox()
         exit_status = None if stopped_because else output.exit_status
         if self.program.process is not None and exit_status is not None and exit_status < 0:
@@ -133,8 +135,11 @@ class _Session:
         )
 
     def _grace(self) -> float:
-        # Waiting for the counterpart only makes sense once a connection exists.
-        return self.exercise.peer_grace if self.connection_made else 0.0
+        # Waiting for the counterpart to see the connection end only makes sense when a
+        # connection exists and the program is not blocked reading from it.
+        if not self.connection_made or self.quiet_reason == STALLED_RECV:
+            return 0.0
+        return self.exercise.peer_grace
 
     def _peer_finished(self) -> bool:
         return self.peer is None or self.peer.done.is_set()
@@ -151,11 +156,30 @@ class _Session:
             self.quiet_reason = reason
             self.quiet_since = time.monotonic()
 
-    def _end_program(self) -> RunOutput:
-        if self.finished_status is not None and self.quiet_reason == "finished":
+    def _stop(self) -> RunOutput:
+        """End the session so that nothing the grader does can pass for the program's doing.
+
+        A finished program is held by the probe and can do nothing more: stop the counterpart
+        first, then release it.  Any other program (stalled, out of time) might react to the
+        counterpart going away, e.g. wake up from recv() and send: so it is killed first, and
+        from the moment we decide to stop, the counterpart no longer counts it as alive.
+        """
+        if self.quiet_reason == "finished" and self.finished_status is not None:
+            self._stop_peer()
             self.program.release()
             self.program.wait(timeout=1.0)
-        return self.program.finish()
+            return self.program.finish()
+        self.stopping = True
+        output = self.program.finish()
+        self._stop_peer()
+        return output
+
+    def _stop_peer(self) -> None:
+        if self.peer is not None:
+            self.peer.stop()
+
+    def _program_alive(self) -> bool:
+        return not self.stopping and self.program.alive()
 
     def _drain_inbox(self) -> None:
         while True:
@@ -218,7 +242,7 @@ class _Session:
             return  # only ever connect to this machine's loopback
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         deadline = self.program.started_at + self.time_limit
-        self.peer = ReferenceClient((host, port), family, deadline, self.program.alive,
+        self.peer = ReferenceClient((host, port), family, deadline, self._program_alive,
                                     self._peer_done)
         self.peer.start()
 
@@ -230,8 +254,8 @@ class _Session:
         if self.role != SERVER:
             return None
         if event["kind"] == "accept_call" and self.accepted_conn is not None:
-            return "waiting in accept() for another client"
+            return STALLED_ACCEPT
         if (event["kind"] == "recv_call" and event.get("sock") == self.accepted_conn
                 and self.accepted_conn not in self.shut_down_socks):
-            return "waiting in recv() for the client to send something"
+            return STALLED_RECV
         return None

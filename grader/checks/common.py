@@ -6,7 +6,7 @@ from typing import Optional
 from grader import hints
 from grader.checks import Context, Fail, Outcome, Pass
 from grader.matching import closest, difference_note, find_line
-from grader.session import STOPPED_TIME_LIMIT
+from grader.session import STALLED_ACCEPT, STOPPED_TIME_LIMIT
 
 
 def runs(ctx: Context) -> Outcome:
@@ -58,7 +58,7 @@ def exits(ctx: Context) -> Outcome:
         return Fail(expected, "it was still running after %g s and was stopped" % trace.time_limit,
                     _why_still_running(ctx))
     if trace.stopped_because:
-        hint = hints.LOOPS_FOREVER_ACCEPT if "accept" in trace.stopped_because else hints.WAITS_FOR_CLIENT
+        hint = hints.LOOPS_FOREVER_ACCEPT if trace.stopped_because == STALLED_ACCEPT else hints.WAITS_FOR_CLIENT
         return Fail(expected, "it was %s, which can never happen, so it was stopped" % trace.stopped_because, hint)
     killed = _killed_by_signal(ctx)
     if killed or trace.exit_status is None:

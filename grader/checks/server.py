@@ -6,6 +6,7 @@ import socket
 
 from grader import hints
 from grader.checks import Context, Fail, Outcome, Pass, Skip, check, common
+from grader.session import STALLED_RECV
 
 
 @check("server.runs")
@@ -109,7 +110,7 @@ def sends_message(ctx: Context) -> Outcome:
             hint = hints.SEND_ON_LISTENING if facts.sent_on_listening_socket() else \
                 hints.for_error(failed_send.get("error"), failed_send.get("message"))
             return Fail(expected, actual, hint)
-        if facts.trace.stopped_because and "recv" in facts.trace.stopped_because:
+        if facts.trace.stopped_because == STALLED_RECV:
             return Fail(expected, actual + "; your server was waiting in recv()", hints.WAITS_FOR_CLIENT)
         return Fail(expected, actual, "Send the message on the connected socket: conn.sendall(b\"%s\")." % message)
     text = received.decode("utf-8", "replace")
