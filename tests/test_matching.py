@@ -1,0 +1,72 @@
+"""Line matching and message detection, with properties over arbitrary text."""
+from __future__ import annotations
+
+import string
+
+from hypothesis import assume, given, strategies as st
+
+from grader.matching import (Line, contains_as_bytes_repr, contains_as_text, find_line, lines_match,
+                             normalize)
+
+EXPECTED = ["Waiting for connection...", "Connection request accepted!", "Message sent!",
+            "Connecting to server...", "Waiting for reply..."]
+expected_lines = st.sampled_from(EXPECTED)
+whitespace = st.text(alphabet=" \t\r", max_size=3)
+punctuation = st.text(alphabet=".!?,;:", max_size=3)
+
+
+@given(expected_lines, whitespace, whitespace, punctuation, st.booleans())
+def test_case_whitespace_and_trailing_punctuation_are_tolerated(expected, left, right, punct, upper):
+    core = expected.rstrip(".!")
+    printed = left + (core.upper() if upper else core.lower()) + punct + right
+    assert lines_match(expected, printed)
+
+
+@given(expected_lines, st.text(min_size=1, max_size=20))
+def test_strict_matching_is_exact(expected, other):
+    assert lines_match(expected, expected, strict=True)
+    if other != expected:
+        assert not lines_match(expected, other, strict=True) or other == expected + "\r"
+
+
+@given(expected_lines, st.text(alphabet=string.ascii_letters, min_size=1, max_size=8))
+def test_changed_words_do_not_match(expected, word):
+    changed = expected.replace("connection", word + "x")
+    if normalize(changed) != normalize(expected):
+        assert not lines_match(expected, changed)
+
+
+@given(st.lists(st.text(max_size=30), max_size=6), expected_lines, st.integers(0, 6))
+def test_find_line_returns_the_first_match_in_order(noise, expected, index):
+    lines = [Line(t, i) for i, t in enumerate(noise)]
+    index = min(index, len(lines))
+    lines.insert(index, Line(expected.lower(), 100))
+    match = find_line(expected, lines)
+    assert match is not None
+    assert lines_match(expected, match.line.text)
+    assert all(not lines_match(expected, line.text) for line in lines[:lines.index(match.line)])
+
+
+message_text = st.text(alphabet=string.ascii_letters + string.digits + " !?.,", min_size=1, max_size=20)
+
+
+@given(message_text, st.text(max_size=10), st.text(max_size=10))
+def test_a_message_printed_as_text_is_found(message, before, after):
+    assume("b'" not in before and 'b"' not in before)  # no bytes literal can enclose it
+    assert contains_as_text(before + " " + message + " " + after, message)
+
+
+@given(message_text)
+def test_a_bytes_repr_is_not_the_message(message):
+    shown = str(message.encode())  # what print(data) shows: b'...'
+    assert not contains_as_text(shown, message)
+    assert contains_as_bytes_repr(shown, message)
+
+
+def test_examples():
+    assert contains_as_text("Server says: Hello World!", "Hello World!")
+    assert contains_as_text("'Hello World!'", "Hello World!")
+    assert not contains_as_text("b'Hello World!'", "Hello World!")
+    assert not contains_as_text("bytearray(b'Hello World!')", "Hello World!")
+    assert contains_as_text("Bob's message: Hello World!", "Hello World!")
+    assert not contains_as_text("Hello World", "Hello World!")
