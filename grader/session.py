@@ -34,6 +34,7 @@ MEMORY_LIMIT = 512 * 1024 * 1024
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 
 STOPPED_TIME_LIMIT = "time limit"
+STARTUP_ALLOWANCE = 10.0  # seconds the interpreter may take to start, on top of the limit
 STALLED_ACCEPT = "waiting in accept() for another client"
 STALLED_RECV = "waiting in recv() for the client to send something"
 
@@ -85,19 +86,19 @@ class _Session:
 
     def run(self) -> Trace:
         started = time.monotonic()
-        deadline = started + self.time_limit
+        # Until the probe says hello, the limit also allows for the interpreter's start, which
+        # can be slow on a loaded machine; from hello on, it is the student's code that counts.
+        self.deadline = started + self.time_limit + STARTUP_ALLOWANCE
         if self.role == CLIENT:
-            self.peer = ReferenceServer(self.message, deadline, self._program_alive, self._peer_done)
+            self.peer = ReferenceServer(self.message, self.deadline, self._program_alive, self._peer_done)
             self.peer.start()
         stopped_because = None
         try:
             self.program.start()
             threading.Thread(target=self._watch_exit, daemon=True).start()
-            deadline = self.program.started_at + self.time_limit
-            if self.role == CLIENT:
-                self.peer.deadline = deadline
             while True:
                 now = time.monotonic()
+                deadline = self.deadline
                 if self.quiet_reason is not None and self._peer_finished():
                     break
                 wake_at = deadline
@@ -197,6 +198,9 @@ class _Session:
         kind = event["kind"]
         if kind == "hello" and self.main_pid is None:
             self.main_pid = event.get("pid")
+            self.deadline = time.monotonic() + self.time_limit
+            if self.peer is not None:
+                self.peer.deadline = self.deadline
             self.program.send(self._probe_config())
             return
         if event.get("pid") != self.main_pid:
@@ -241,8 +245,7 @@ class _Session:
         if host not in ("127.0.0.1", "::1") or not isinstance(port, int):
             return  # only ever connect to this machine's loopback
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        deadline = self.program.started_at + self.time_limit
-        self.peer = ReferenceClient((host, port), family, deadline, self._program_alive,
+        self.peer = ReferenceClient((host, port), family, self.deadline, self._program_alive,
                                     self._peer_done)
         self.peer.start()
 
