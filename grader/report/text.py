@@ -2,7 +2,7 @@
 happened and the fix.  Colour only when asked (a terminal without NO_COLOR)."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 from grader.results import CheckResult, Report, Status
 
@@ -22,7 +22,7 @@ def _indent(label: str, text: str) -> List[str]:
     return ["      " + label + lines[0]] + ["      " + pad + line for line in lines[1:]]
 
 
-def _check_lines(check: CheckResult, color: bool) -> List[str]:
+def _check_lines(check: CheckResult, color: bool, previous: Optional[CheckResult] = None) -> List[str]:
     mark = _MARK[check.status]
     if color:
         mark = _COLOUR[check.status] + mark + _RESET
@@ -34,8 +34,8 @@ def _check_lines(check: CheckResult, color: bool) -> List[str]:
         out += _indent("happened: ", check.actual or "")
         if check.hint:
             out += _indent("hint:     ", check.hint)
-    elif check.status is Status.SKIPPED:
-        out += _indent("skipped:  ", check.reason or "")
+    elif check.status is Status.SKIPPED and not (previous is not None and previous.reason == check.reason):
+        out += _indent("skipped:  ", check.reason or "")  # said once for a run of the same reason
     for note in check.notes:
         out += _indent("note:     ", note)
     return out
@@ -45,8 +45,10 @@ def render_text(report: Report, *, color: bool = False, verbose: bool = False) -
     role = report.role
     counterpart = "reference client" if role == "server" else "reference server"
     out = ["Grading %s as the %s (against the %s)" % (report.file, role, counterpart), ""]
+    previous = None
     for check in report.checks:
-        out += _check_lines(check, color)
+        out += _check_lines(check, color, previous)
+        previous = check
     out.append("")
     score = "Score: %s/%s" % (_points(report.score), _points(report.max_score))
     out.append(score + ("  - all checks passed!" if report.full_marks else ""))
