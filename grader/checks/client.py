@@ -5,7 +5,7 @@ from typing import Optional
 
 from grader import hints
 from grader.checks import Context, Fail, Outcome, Pass, Skip, check, common
-from grader.checks.facts import Facts
+from grader.checks.facts import Facts, same_address
 from grader.matching import contains_as_bytes_repr, contains_as_text
 
 
@@ -43,7 +43,7 @@ def connects(ctx: Context) -> Outcome:
         hint = hints.for_error(failed.get("error"), failed.get("message")) if failed else None
         return Fail(expected, "connect() failed: " + detail, hint)
     # The reference server must have accepted this very connection.
-    if not peer.connected or list(peer.program_address or ()) != list(connected.get("local") or ()):
+    if not peer.connected or not same_address(peer.program_address, connected.get("local")):
         return Fail(expected, "the reference server did not receive the connection")
     return Pass()
 

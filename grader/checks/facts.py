@@ -14,6 +14,16 @@ from grader.session import Trace
 SockKey = Tuple[int, int]
 
 
+def same_address(a, b) -> bool:
+    """Two (host, port) endpoints are the same; an IPv4-mapped IPv6 host equals its IPv4 form."""
+    def norm(address):
+        if not address or len(address) < 2:
+            return None
+        host = str(address[0])
+        return (host[7:] if host.startswith("::ffff:") else host, address[1])
+    return norm(a) is not None and norm(a) == norm(b)
+
+
 @dataclass
 class Call:
     """One probe event with its position in the log."""

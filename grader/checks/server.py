@@ -6,6 +6,7 @@ import socket
 
 from grader import hints
 from grader.checks import Context, Fail, Outcome, Pass, Skip, check, common
+from grader.checks.facts import same_address
 from grader.session import STALLED_RECV
 
 
@@ -76,7 +77,7 @@ def accepts(ctx: Context) -> Outcome:
             return Fail(expected, "accept() failed: %s: %s" % (failed.get("error"), failed.get("message")), hint)
         return Fail(expected, "accept() never returned", hints.LOOPS_FOREVER)
     # The returned connection must be the reference client's (its address, as the client saw it).
-    if not peer.connected or list(peer.own_address or ()) != list(accepted.get("peer") or ()):
+    if not peer.connected or not same_address(peer.own_address, accepted.get("peer")):
         return Fail(expected, "the connection accept() returned was not the reference client's")
     return Pass()
 
