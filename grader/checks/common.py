@@ -5,7 +5,7 @@ from typing import Optional
 
 from grader import hints
 from grader.checks import Context, Fail, Outcome, Pass
-from grader.matching import closest, difference_note, find_line
+from grader.matching import closest, difference_note, find_line, normalize
 from grader.session import STALLED_ACCEPT, STOPPED_TIME_LIMIT
 
 
@@ -131,6 +131,11 @@ def printed(ctx: Context, expected: str, after: Optional[int] = None, before: Op
         if loose is not None:
             return Fail(wanted, 'you printed "%s"' % loose.line.text,
                         "With --strict the line must be exactly \"%s\"." % expected)
+    longer = next((line for line in facts.lines_between(after, before)
+                   if normalize(line.text).startswith(normalize(expected))), None)
+    if longer is not None:
+        return Fail(wanted, 'it printed "%s", with more on the same line' % longer.text,
+                    'Print "%s" on a line of its own; print anything else on another line.' % expected)
     near = closest(expected, facts.lines)
     if near is not None:
         return Fail(wanted, 'not printed; the closest line was "%s"' % near.text,

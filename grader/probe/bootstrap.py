@@ -298,13 +298,15 @@ def install_socket_hooks():
 
     _sender("send")
     _sender("sendall")
+    _sender("sendto")  # works on a connected TCP socket too; beginners sometimes use it
 
     def _receiver(name):
         @_hook(name)
         def recv(self, *args, **kwargs):
             sid = _sock_id(self)
-            bufsize = args[1] if name == "recv_into" and len(args) > 1 else \
-                (args[0] if name == "recv" and args else kwargs.get("bufsize", kwargs.get("nbytes")))
+            into = name.endswith("_into")
+            bufsize = args[1] if into and len(args) > 1 else \
+                (args[0] if not into and args else kwargs.get("bufsize", kwargs.get("nbytes")))
             emit("recv_call", sock=sid, via=name, bufsize=bufsize if isinstance(bufsize, int) else None,
                  **_blocking_info(self))
             try:
@@ -314,13 +316,17 @@ def install_socket_hooks():
                 raise
             if name == "recv_into":
                 data = bytes(memoryview(args[0])[:result]) if args else b""
+            elif name == "recvfrom_into":
+                data = bytes(memoryview(args[0])[:result[0]]) if args else b""
+            elif name == "recvfrom":
+                data = result[0]
             else:
                 data = result
             emit("recv_return", ok=True, sock=sid, via=name, data=_data(data), size=len(data))
             return result
 
-    _receiver("recv")
-    _receiver("recv_into")
+    for name in ("recv", "recv_into", "recvfrom", "recvfrom_into"):
+        _receiver(name)
 
     @_hook("shutdown")
     def shutdown(self, how):
