@@ -21,6 +21,12 @@ from typing import Callable, List, Optional, Tuple
 RECEIVE_LIMIT = 1 << 16  # bytes kept of what the program sent us
 
 
+def plain_socket(family: int) -> socket.socket:
+    """A TCP socket in the grader's own network: the default ``new_socket`` of the
+    counterparts (a sandboxed program's counterpart gets its sockets from the sandbox)."""
+    return socket.socket(family, socket.SOCK_STREAM)
+
+
 @dataclass
 class Observation:
     """What a counterpart saw of one connection, in its own words."""
@@ -126,15 +132,22 @@ class ReferenceClient(_Counterpart):
     """Connects to the student's server, receives until the server closes, then closes."""
 
     def __init__(self, address, family: int, deadline: float,
-                 program_alive: Callable[[], bool], on_done: Callable[[], None]):
+                 program_alive: Callable[[], bool], on_done: Callable[[], None],
+                 new_socket: Callable[[int], socket.socket] = plain_socket):
         super().__init__(program_alive, on_done, name="reference-client")
         self.address = address
         self.family = family
         self.deadline = deadline
+        self.new_socket = new_socket
 
     def run(self) -> None:
         obs = self.observation
-        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        try:
+            sock = self.new_socket(self.family)
+        except OSError as exc:  # sandboxed: the program's namespace is gone already
+            obs.connect_error = "%s: %s" % (type(exc).__name__, exc)
+            self._finish()
+            return
         try:
             sock.settimeout(max(0.1, self.deadline - time.monotonic()))
             try:
@@ -158,11 +171,17 @@ class ReferenceServer(_Counterpart):
     its side, reads until the client closes, then closes."""
 
     def __init__(self, message: bytes, deadline: float,
-                 program_alive: Callable[[], bool], on_done: Callable[[], None]):
+                 program_alive: Callable[[], bool], on_done: Callable[[], None],
+                 new_socket: Callable[[int], socket.socket] = plain_socket):
         super().__init__(program_alive, on_done, name="reference-server")
         self.message = message
         self.deadline = deadline
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.listener = new_socket(socket.AF_INET)
+        except OSError:
+            for s in (self._wake_r, self._wake_w):
+                s.close()
+            raise
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1)
         self.address: Tuple[str, int] = self.listener.getsockname()[:2]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,9 +22,15 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from grader import processes
+from grader.sandbox import Sandbox
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 MAX_EVENTS = 50_000  # events kept per run; a program can write garbage into its channel
+# The program can write into its channel too: a line longer than the probe ever writes (1 MiB of
+# console text, escaped) is dropped, and past a total only the end-of-program events are kept.
+MAX_EVENT_LINE = 8 << 20
+MAX_EVENT_BYTES = 64 << 20
+_ALWAYS_KEPT = ("hello", "finished", "exception", "syntax_error")
 _CHUNK = 65536
 
 # Variables that would change how the student's interpreter starts; a grading must not depend
@@ -82,14 +89,26 @@ class _EventReader(threading.Thread):
         self.bad_lines = 0
 
     def run(self) -> None:
+        kept = 0
         try:
-            for line in self.file:
+            while True:
+                line = self.file.readline(MAX_EVENT_LINE)
+                if not line:
+                    break
+                if not line.endswith(b"\n") and len(line) == MAX_EVENT_LINE:
+                    self.bad_lines += 1
+                    while line and not line.endswith(b"\n"):  # skip the rest, a bounded piece at a time
+                        line = self.file.readline(MAX_EVENT_LINE)
+                    continue
+                kept += len(line)
                 try:
                     event = json.loads(line)
                     if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
                         raise ValueError(line)
                 except ValueError:
                     self.bad_lines += 1
+                    continue
+                if kept > MAX_EVENT_BYTES and (event["kind"] not in _ALWAYS_KEPT or len(line) > 4096):
                     continue
                 self.count += 1
                 if self.count <= MAX_EVENTS:
@@ -104,10 +123,14 @@ class ProgramRun:
     """A student's program running under the probe.  Use ``start``, then ``stop``, then
     ``finish`` (which always cleans up: processes, pipes, temporary directory)."""
 
-    def __init__(self, source: Path, on_event: Callable[[Dict], None], *, output_limit: int = 1 << 20):
+    def __init__(self, source: Path, on_event: Callable[[Dict], None], *, output_limit: int = 1 << 20,
+                 sandbox: bool = False):
         self.source = Path(source)
         self.on_event = on_event
         self.output_limit = output_limit
+        self.sandboxed = sandbox  # in its own namespaces (grader/sandbox.py); check available() first
+        self._sandbox: Optional[Sandbox] = None
+        self._job: object = None  # what processes.track returned
         self.marker = uuid.uuid4().hex
         self.process: Optional[subprocess.Popen] = None
         self.workdir: Optional[str] = None
@@ -138,15 +161,23 @@ class ProgramRun:
             processes.MARKER_VARIABLE: self.marker,
         })
         argv = [sys.executable, "-u", BOOTSTRAP, target]
+        passed = list(handles)
+        if self.sandboxed:
+            self._sandbox = Sandbox(self.workdir)
+            argv = self._sandbox.command(argv)
+            passed += self._sandbox.pass_fds()
         try:
             self.process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=self.workdir, env=env, **processes.popen_kwargs(handles))
+                cwd=self.workdir, env=env, **processes.popen_kwargs(passed))
         except BaseException:
             for fd in (event_r, event_w, control_r, control_w):
                 os.close(fd)
+            if self._sandbox is not None:
+                self._sandbox.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
+        self._job = processes.track(self.process)
         self.started_at = time.monotonic()
         for fd in child_ends:
             os.close(fd)
@@ -157,6 +188,9 @@ class ProgramRun:
         self._readers = [self._stdout, self._stderr, self._events]
         for reader in self._readers:
             reader.start()
+        if self._sandbox is not None:
+            self._sandbox.started()  # raises SandboxError; finish() still cleans up
+            self.started_at = time.monotonic()  # the program's time starts with its namespace
 
     @staticmethod
     def _inheritable_handle(fd: int) -> int:
@@ -185,6 +219,24 @@ class ProgramRun:
                 os.close(self._control_fd)
                 self._control_fd = None
 
+    def new_socket(self, family: int) -> socket.socket:
+        """A TCP socket for the reference counterpart, on the program's network: inside its
+        network namespace when sandboxed."""
+        if self._sandbox is not None:
+            return self._sandbox.new_socket(family)
+        return socket.socket(family, socket.SOCK_STREAM)
+
+    def owns_listener(self, port: int, ipv6: bool = False) -> bool:
+        """Whether the socket listening on this loopback port is the program's own, as far as
+        the OS can tell (a probe event alone is the program's word, not proof)."""
+        if self._sandbox is not None or self.process is None:
+            return True  # in its namespace, only the program's sockets exist
+        main_first = [self.process.pid]
+        owned = processes.owns_listening_socket(main_first, port, ipv6)
+        if owned is False:  # perhaps a child of the program listens
+            owned = processes.owns_listening_socket(processes.marked_pids(self.marker), port, ipv6)
+        return owned is not False  # None: this OS cannot tell
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -197,19 +249,34 @@ class ProgramRun:
     def stop(self) -> None:
         """Stop the program and every process it started."""
         if self.process is not None:
-            self._killed_descendants = processes.kill_tree(self.process, self.marker)
+            # Sandboxed, the namespace's init (PID 1) and the program itself (PID 2) are ours.
+            is_wrapper = (lambda pid: processes.namespace_pid(pid) in (1, 2)) if self._sandbox else \
+                (lambda pid: False)
+            self._killed_descendants = processes.kill_tree(self.process, self.marker, job=self._job,
+                                                           is_wrapper=is_wrapper)
 
     def finish(self, reader_timeout: float = 2.0) -> RunOutput:
         """Stop everything that is left, collect the output, remove the directory."""
+        if self.process is None:  # it never started (start() raised)
+            nothing = CapturedStream("", 0)
+            return RunOutput(nothing, nothing, None, 0, 0)
         self.stop()
         self.release()
         for reader in self._readers:
             reader.join(reader_timeout)
         status = self.process.returncode if self.process else None
+        left = 0
+        if self._sandbox is not None:
+            # The process we started is unshare; the program's own status comes from its init.
+            self._sandbox.collect()
+            if self._sandbox.program_status() is not None:
+                status = self._sandbox.program_status()
+            left = self._sandbox.left_running()
+            self._sandbox.close()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return RunOutput(
             stdout=self._stdout.result(), stderr=self._stderr.result(),
-            exit_status=status, killed_descendants=len(self._killed_descendants),
+            exit_status=status, killed_descendants=len(self._killed_descendants) + left,
             bad_event_lines=self._events.bad_lines,
         )

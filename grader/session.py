@@ -58,20 +58,23 @@ class Trace:
 
 
 def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
-                time_limit: float) -> Trace:
-    return _Session(role, source, exercise, message, time_limit).run()
+                time_limit: float, sandbox: bool = False) -> Trace:
+    """``sandbox``: run the program in its own namespaces (``grader.sandbox``; check
+    ``grader.sandbox.available()`` first)."""
+    return _Session(role, source, exercise, message, time_limit, sandbox).run()
 
 
 class _Session:
     def __init__(self, role: str, source: Path, exercise: Exercise, message: bytes,
-                 time_limit: float):
+                 time_limit: float, sandbox: bool = False):
         self.role = role
         self.exercise = exercise
         self.message = message
         self.time_limit = time_limit
         self.inbox: "queue.Queue" = queue.Queue()
         self.events: List[Dict] = []
-        self.program = ProgramRun(source, on_event=lambda e: self.inbox.put(("event", e)))
+        self.program = ProgramRun(source, on_event=lambda e: self.inbox.put(("event", e)),
+                                  sandbox=sandbox)
         self.peer = None
         self.main_pid: Optional[int] = None
         self.finished_status: Optional[int] = None
@@ -89,9 +92,6 @@ class _Session:
         # Until the probe says hello, the limit also allows for the interpreter's start, which
         # can be slow on a loaded machine; from hello on, it is the student's code that counts.
         self.deadline = started + self.time_limit + STARTUP_ALLOWANCE
-        if self.role == CLIENT:
-            self.peer = ReferenceServer(self.message, self.deadline, self._program_alive, self._peer_done)
-            self.peer.start()
         stopped_because = None
         try:
             self.program.start()
@@ -199,8 +199,9 @@ class _Session:
         if kind == "hello" and self.main_pid is None:
             self.main_pid = event.get("pid")
             self.deadline = time.monotonic() + self.time_limit
-            if self.peer is not None:
-                self.peer.deadline = self.deadline
+            if self.role == CLIENT:
+                # Only now: a sandboxed program's network namespace exists from here on.
+                self._start_reference_server()
             self.program.send(self._probe_config())
             return
         if event.get("pid") != self.main_pid:
@@ -231,9 +232,17 @@ class _Session:
             "limits": {"memory": MEMORY_LIMIT, "file_size": FILE_SIZE_LIMIT,
                        "cpu": int(self.time_limit) + 1},
         }
-        if self.role == CLIENT:
+        if self.role == CLIENT and self.peer is not None:
             config["connect_to"] = list(self.peer.address)
         return config
+
+    def _start_reference_server(self) -> None:
+        try:
+            self.peer = ReferenceServer(self.message, self.deadline, self._program_alive,
+                                        self._peer_done, new_socket=self.program.new_socket)
+        except OSError:
+            return  # the program is gone already, and with it its network namespace
+        self.peer.start()
 
     def _start_reference_client(self, listen_event: Dict) -> None:
         address = listen_event.get("address")
@@ -244,9 +253,11 @@ class _Session:
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         if host not in ("127.0.0.1", "::1") or not isinstance(port, int):
             return  # only ever connect to this machine's loopback
+        if not self.program.owns_listener(port, ipv6=":" in host):
+            return  # the event named a port the program does not listen on: someone else's
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.peer = ReferenceClient((host, port), family, self.deadline, self._program_alive,
-                                    self._peer_done)
+                                    self._peer_done, new_socket=self.program.new_socket)
         self.peer.start()
 
     def _stall(self, event: Dict) -> Optional[str]:
