@@ -54,6 +54,8 @@ RECV_LOOP_FOREVER = "recv() returns b'' when the server has closed: stop your lo
 EXIT_STATUS = "Your program ended with an error (exit status {status}); fix the error shown under {check}."
 ARGV = ("Your program reads a command-line argument (sys.argv), but it is graded without any. Give a "
         "default: port = int(sys.argv[1]) if len(sys.argv) > 1 else 12345.")
+PORT_NOT_NUMBER = ('The port must be a number, not text: write 12345, not "12345" (or int(text) '
+                   "when it comes from input or sys.argv).")
 UDP = "This lab uses TCP: create the socket with socket.socket() or socket.socket(AF_INET, SOCK_STREAM)."
 
 
@@ -76,6 +78,8 @@ def for_error(error: Optional[str], message: str = "", traceback: str = "",
         return None
     if error == "TypeError" and "bytes-like object is required" in message:
         return SEND_STR
+    if error == "TypeError" and "'str' object cannot be interpreted as an integer" in message:
+        return PORT_NOT_NUMBER
     if error == "EOFError":
         return INPUT
     if error in ("gaierror", "herror"):

@@ -181,6 +181,24 @@ def _error_fields(exc):
             "errno": getattr(exc, "errno", None)}
 
 
+def _validate_ip_address(sock, address, function):
+    """Raise what the real call would for a malformed (host, port), before we replace it:
+    routing must not fix a student's bug such as a port given as a string."""
+    size = "2" if sock.family == _socket_module.AF_INET else "2-4"
+    if not isinstance(address, tuple):
+        raise TypeError("%s(): AF_INET%s address must be tuple, not %s"
+                        % (function, "" if size == "2" else "6", type(address).__name__))
+    if not (len(address) == 2 if size == "2" else 2 <= len(address) <= 4):
+        raise TypeError("AF_INET address must be a pair (host, port)")
+    host, port = address[0], address[1]
+    if not isinstance(host, (str, bytes, bytearray)):
+        raise TypeError("str, bytes or bytearray expected, not %s" % type(host).__name__)
+    if not isinstance(port, int):
+        raise TypeError("'%s' object cannot be interpreted as an integer" % type(port).__name__)
+    if not 0 <= port <= 65535:
+        raise OverflowError("%s(): port must be 0-65535." % function)
+
+
 def _loopback_for(sock):
     return "::1" if sock.family == _socket_module.AF_INET6 else "127.0.0.1"
 
@@ -213,15 +231,7 @@ def install_socket_hooks():
             return _REAL["bind"](self, address)
         fields = {"sock": _sock_id(self), "requested": _addr(address)}
         try:
-            # Validate the address the way the real bind would (a str port, a bad tuple...).
-            if not (isinstance(address, tuple) and len(address) in (2, 4)):
-                raise TypeError("%s(): AF_INET address must be tuple, not %s"
-                                % ("bind", type(address).__name__))
-            if not isinstance(address[1], int):
-                raise TypeError("'%s' object cannot be interpreted as an integer"
-                                % type(address[1]).__name__)
-            if not 0 <= address[1] <= 65535:
-                raise OverflowError("bind(): port must be 0-65535.")
+            _validate_ip_address(self, address, "bind")
             _REAL["bind"](self, (_loopback_for(self), 0))
         except Exception as exc:
             emit("bind", ok=False, **fields, **_error_fields(exc))
@@ -262,6 +272,8 @@ def install_socket_hooks():
             target = (host, port)
         emit("connect_call", **fields)
         try:
+            if target is not address:
+                _validate_ip_address(self, address, real_name)
             result = _REAL[real_name](self, target)
         except Exception as exc:
             emit("connect_return", ok=False, **fields, **_error_fields(exc))
