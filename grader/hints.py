@@ -11,6 +11,7 @@ PYTHON2_PRINT = ('This is Python 2 syntax. In Python 3 print is a function: writ
                  'print("Waiting for connection...") with parentheses.')
 PYTHON2_EXCEPT = 'This is Python 2 syntax. In Python 3 write "except OSError as e:".'
 PYTHON2_NAME = "{name}() is Python 2. In Python 3 use {instead}."
+PYTHON2_MODULE = "The module {name} is Python 2. In Python 3 it is called {instead}."
 SYNTAX = "Python cannot read line {line}. Look at the line (and the one before it) for a missing bracket, quote or colon."
 SEND_STR = ("send() needs bytes in Python 3, not text: use b'Hello World!' or "
             "'Hello World!'.encode().")
@@ -75,6 +76,13 @@ def for_error(error: Optional[str], message: str = "", traceback: str = "",
         for name, instead in (("raw_input", "input()"), ("unicode", "str"), ("xrange", "range()")):
             if "'%s'" % name in message:
                 return PYTHON2_NAME.format(name=name, instead=instead)
+        return None
+    if error in ("ModuleNotFoundError", "ImportError"):
+        for old_name, new_name in (("SocketServer", "socketserver"), ("Queue", "queue"),
+                                   ("Tkinter", "tkinter"), ("urllib2", "urllib.request"),
+                                   ("ConfigParser", "configparser"), ("thread", "threading")):
+            if "'%s'" % old_name in message:
+                return PYTHON2_MODULE.format(name=old_name, instead=new_name)
         return None
     if error == "TypeError" and "bytes-like object is required" in message:
         return SEND_STR
