@@ -29,6 +29,8 @@ class RoleOutcome:
     report: Optional[Report] = None
     reason: str = ""  # for MISSING and ERROR: a sentence for the TA and the student
     file: str = ""  # the graded file, relative to the submissions folder
+    # An ERROR that was not the student's file (a grader failure, Ctrl-C): grade it again next run.
+    retry: bool = False
 
     @property
     def score(self) -> float:
@@ -39,7 +41,7 @@ class RoleOutcome:
         return self.report.max_score if self.report is not None else role_max_score(self.role)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"state": self.state, "file": self.file, "reason": self.reason,
+        return {"state": self.state, "file": self.file, "reason": self.reason, "retry": self.retry,
                 "score": self.score, "max_score": self.max_score,
                 "report": self.report.to_dict() if self.report is not None else None}
 
@@ -47,7 +49,7 @@ class RoleOutcome:
     def from_dict(cls, role: str, data: Dict[str, Any]) -> "RoleOutcome":
         report = data.get("report")
         return cls(role=role, state=data["state"], reason=data.get("reason", ""),
-                   file=data.get("file", ""),
+                   file=data.get("file", ""), retry=bool(data.get("retry", False)),
                    report=Report.from_dict(report) if report else None)
 
 

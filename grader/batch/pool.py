@@ -84,17 +84,21 @@ def _grade_one(grade: GradeFunction, task: Task, errors: List[str], lock: thread
 
 def _grade_unguarded(grade: GradeFunction, task: Task, errors: List[str],
                      lock: threading.Lock) -> RoleOutcome:
-    try:
-        report = grade(task.role, task.path)
-    except InputError as exc:
-        return RoleOutcome(task.role, ERROR, reason=str(exc), file=task.shown)
-    except Exception as exc:  # a grader bug: keep the traceback for us, a sentence for the TA
-        with lock:
-            errors.append(f"{task.shown} ({task.role}):\n{traceback.format_exc()}")
-        return RoleOutcome(task.role, ERROR, file=task.shown,
-                           reason=f"the grader failed on this file ({type(exc).__name__}: {exc}); "
-                                  "this is a grader bug, not the student's fault")
-    return RoleOutcome(task.role, GRADED, report=replace(report, file=task.shown), file=task.shown)
+    failure = ""
+    for attempt in (1, 2):  # a grader failure may be transient (a race under load): retry once
+        try:
+            report = grade(task.role, task.path)
+        except InputError as exc:
+            return RoleOutcome(task.role, ERROR, reason=str(exc), file=task.shown)
+        except Exception as exc:  # a grader bug: the traceback for us, a sentence for the TA
+            with lock:
+                errors.append(f"{task.shown} ({task.role}), attempt {attempt}:\n{traceback.format_exc()}")
+            failure = f"{type(exc).__name__}: {exc}"
+            continue
+        return RoleOutcome(task.role, GRADED, report=replace(report, file=task.shown), file=task.shown)
+    return RoleOutcome(task.role, ERROR, file=task.shown, retry=True,
+                       reason=f"the grader failed on this file ({failure}); this is a grader bug, "
+                              "not the student's fault")
 
 
 @dataclass
@@ -145,7 +149,8 @@ def grade_all(
     if interrupted:
         for task in tasks:
             outcomes.setdefault((task.key, task.role),
-                                RoleOutcome(task.role, ERROR, reason=INTERRUPTED, file=task.shown))
+                                RoleOutcome(task.role, ERROR, reason=INTERRUPTED, file=task.shown,
+                                            retry=True))
     return PoolResult(outcomes, interrupted, errors)
 
 

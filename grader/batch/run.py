@@ -88,8 +88,8 @@ def _reusable(previous: Optional[Dict[str, Any]], fingerprint: str) -> Dict[str,
         roles = {r: RoleOutcome.from_dict(r, previous["roles"][r]) for r in ROLES}
     except (KeyError, TypeError, ValueError):
         return {}
-    # Errors may have been the grader's or an interruption: always try those again.
-    return {r: o for r, o in roles.items() if o.state != ERROR}
+    # A grader failure or an interruption is tried again; an unreadable file is the student's.
+    return {r: o for r, o in roles.items() if not (o.state == ERROR and o.retry)}
 
 
 def run_batch(
