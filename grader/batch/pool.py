@@ -66,7 +66,8 @@ class StartGate:
 
 
 def default_gate_slots() -> int:
-    return 2 * (os.cpu_count() or 1)
+    # Measured on 2 cores: 4 per core is as fast as no gate at all, and bounds the contention.
+    return 4 * (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
