@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="console lines must match the handout to the letter")
         sub.add_argument("--verbose", "-v", action="store_true",
                          help="also show a timeline of prints and socket calls, and the output")
+        sub.add_argument("--sandbox", action="store_true",
+                         help="run the program in its own network, process and file-system "
+                              "namespaces (Linux; see docs/containment.md)")
     batch = commands.add_parser("batch", help="grade a whole class from a folder or .zip of submissions",
                                 description="Grade every student's server and client. SUBMISSIONS is a "
                                 "folder or .zip: one folder per student, a Canvas or a Gradescope export.")
@@ -116,9 +119,15 @@ def _grade_one(args) -> int:
     from grader.grading import GradeOptions, grade_file
     from grader.report import render
 
+    sandbox = False
+    if args.sandbox:
+        from grader import sandbox as sandboxing
+        sandbox, reason = sandboxing.available()
+        if not sandbox:
+            print("grader: %s" % sandboxing.unavailable_message(reason), file=sys.stderr)
     try:
         report = grade_file(args.command, args.file,
-                            GradeOptions(timeout=args.timeout, strict=args.strict))
+                            GradeOptions(timeout=args.timeout, strict=args.strict, sandbox=sandbox))
     except InputError as exc:
         print("grader: %s" % exc, file=sys.stderr)
         return ExitCode.BAD_INPUT

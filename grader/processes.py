@@ -85,8 +85,9 @@ def kill_tree(process: subprocess.Popen, marker: str, timeout: float = 5.0, job:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         _reap(process, timeout)
         return []
-    # Counted before any signal, so the number is what was running, not what a race left.
-    running = _live(marked_pids(marker)) if IS_LINUX else []
+    # Counted before any signal, so the number is what was running, not what a race left (and
+    # ``is_wrapper`` asked while the processes still exist).
+    running = [p for p in _live(marked_pids(marker)) if not is_wrapper(p)] if IS_LINUX else []
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:
@@ -103,14 +104,14 @@ def kill_tree(process: subprocess.Popen, marker: str, timeout: float = 5.0, job:
         pids = _live(marked_pids(marker))
         if not pids or time.monotonic() > deadline:
             break
-        running.extend(p for p in pids if p not in running)
+        running.extend(p for p in pids if p not in running and not is_wrapper(p))
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         time.sleep(0.01)
-    return [p for p in running if p != process.pid and not is_wrapper(p)]
+    return [p for p in running if p != process.pid]
 
 
 def namespace_pid(pid: int) -> Optional[int]:

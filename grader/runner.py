@@ -31,6 +31,7 @@ MAX_EVENTS = 50_000  # events kept per run; a program can write garbage into its
 MAX_EVENT_LINE = 8 << 20
 MAX_EVENT_BYTES = 64 << 20
 _ALWAYS_KEPT = ("hello", "finished", "exception", "syntax_error")
+_ALWAYS_KEPT_BYTES = tuple(('"%s"' % kind).encode() for kind in _ALWAYS_KEPT)
 _CHUNK = 65536
 
 # Variables that would change how the student's interpreter starts; a grading must not depend
@@ -101,6 +102,10 @@ class _EventReader(threading.Thread):
                         line = self.file.readline(MAX_EVENT_LINE)
                     continue
                 kept += len(line)
+                over = self.count >= MAX_EVENTS or kept > MAX_EVENT_BYTES
+                if over and (len(line) > 4096 or not any(k in line for k in _ALWAYS_KEPT_BYTES)):
+                    self.count += 1
+                    continue  # past the budget only the end of the program still counts
                 try:
                     event = json.loads(line)
                     if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
@@ -108,10 +113,8 @@ class _EventReader(threading.Thread):
                 except ValueError:
                     self.bad_lines += 1
                     continue
-                if kept > MAX_EVENT_BYTES and (event["kind"] not in _ALWAYS_KEPT or len(line) > 4096):
-                    continue
                 self.count += 1
-                if self.count <= MAX_EVENTS:
+                if not over or event["kind"] in _ALWAYS_KEPT:
                     self.on_event(event)
         except (OSError, ValueError):
             pass
