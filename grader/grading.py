@@ -24,6 +24,9 @@ from grader.session import Trace, run_session
 from grader.timeline import build_timeline
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "student_template"
+# CPython's ast module shares its conversion state between threads: parsing in parallel
+# gradings can raise "SystemError: AST constructor recursion depth mismatch" (gh-106905).
+_AST_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,8 @@ def is_blank_template(source: bytes, role: str) -> bool:
     """The file is the handed-out template with at most comments changed."""
     template = TEMPLATES / ("%s.py" % role)
     try:
-        return _code_shape(source) == _code_shape(template.read_bytes())
+        with _AST_LOCK:
+            return _code_shape(source) == _code_shape(template.read_bytes())
     except (OSError, SyntaxError, ValueError):
         return False
 

@@ -90,6 +90,6 @@ def _result(spec, outcome: Outcome) -> CheckResult:
     if isinstance(outcome, Pass):
         return CheckResult(status=Status.PASSED, points=spec.points, notes=outcome.notes, **base)
     if isinstance(outcome, Fail):
-        return CheckResult(status=Status.FAILED, points=0, expected=outcome.expected,
+        return CheckResult(status=Status.FAILED, points=0.0, expected=outcome.expected,
                            actual=outcome.actual, hint=outcome.hint, notes=outcome.notes, **base)
-    return CheckResult(status=Status.SKIPPED, points=0, reason=outcome.reason, **base)
+    return CheckResult(status=Status.SKIPPED, points=0.0, reason=outcome.reason, **base)
