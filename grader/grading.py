@@ -6,7 +6,6 @@ counterpart and loopback ports.
 from __future__ import annotations
 
 import ast
-import hashlib
 import random
 import string
 import threading
@@ -55,8 +54,8 @@ def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
         other_trace = None
     else:
         # The same client also meets a server that sends another message, so printing a fixed
-        # text cannot pass.  Derived from the file, so a submission always gets the same one.
-        other_message = _other_message(source, message)
+        # text cannot pass.  Random, so a program cannot know it in advance.
+        other_message = other_message_like(message)
         trace, other_trace = _in_parallel(
             lambda: run_session(role, path, exercise, message.encode(), time_limit),
             lambda: run_session(role, path, exercise, other_message.encode(), time_limit))
@@ -94,12 +93,22 @@ def _in_parallel(first, second) -> Tuple[Trace, Trace]:
     return results[0], results[1]
 
 
-def _other_message(source: bytes, message: str) -> str:
-    rng = random.Random(hashlib.sha256(source).digest())
-    alphabet = string.ascii_letters + string.digits
+def other_message_like(message: str) -> str:
+    """A fresh random message of the same shape: each letter replaced by a random letter of the
+    same case, each digit by a digit; spaces and punctuation kept ("Hello World!" -> "Qmxzt
+    Brovk!").  Same length, same capitals, same punctuation, so whatever a client does to the
+    text (recv(12), .strip(), .title(), [:12]) it does alike to every draw: the verdict depends
+    only on whether it prints what it received, never on which message was drawn."""
+    rng = random.SystemRandom()
+    def draw(ch: str) -> str:
+        for alphabet in (string.ascii_lowercase, string.ascii_uppercase, string.digits):
+            if ch in alphabet:
+                return rng.choice(alphabet)
+        return ch
+    if not any(ch in string.ascii_letters + string.digits for ch in message):
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(8))
     while True:
-        words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(3, 5))) for _ in range(2)]
-        other = " ".join(words) + rng.choice("!?.")
+        other = "".join(draw(ch) for ch in message)
         if other != message:
             return other
 

@@ -227,9 +227,6 @@ def test_unhooked_sockets_earn_nothing_from_another_server(foreign_server):
     assert report.check("client.prints_message").points == 0
 
 
-@pytest.mark.xfail(strict=True, reason="the second message is derived from the file alone "
-                   "(grader/grading.py _other_message), so a client can compute and print it "
-                   "without receiving it; mixing a per-process secret into the seed closes this")
 def test_printing_both_messages_without_receiving_earns_no_message_point():
     report = grade_file("client", HOSTILE / "prints_without_receiving.py", GradeOptions(timeout=2))
     assert report.check("client.prints_message").points == 0

@@ -70,3 +70,19 @@ def test_examples():
     assert not contains_as_text("bytearray(b'Hello World!')", "Hello World!")
     assert contains_as_text("Bob's message: Hello World!", "Hello World!")
     assert not contains_as_text("Hello World", "Hello World!")
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + " !?.,", min_size=1, max_size=30))
+def test_the_second_message_has_the_shape_of_the_first(message):
+    from grader.grading import other_message_like
+
+    other = other_message_like(message)
+    assert other != message and other.strip()
+    if any(ch.isalnum() for ch in message):
+        assert len(other) == len(message)
+        for a, b in zip(message, other):
+            assert (a.isupper(), a.islower(), a.isdigit()) == (b.isupper(), b.islower(), b.isdigit())
+            if not a.isalnum():
+                assert a == b
+        if message.title() == message:  # e.g. "Hello World!": .title() must not tell them apart
+            assert other.title() == other
