@@ -121,6 +121,10 @@ def test_generated_class_in_each_layout(tmp_path, layout):
     assert flood["roles"]["server"]["state"] == "graded"
     feedback = sorted(p.name for p in (out / "feedback").iterdir())
     assert len(feedback) == 11
+    ann = {"folders": "Ann_Lee.txt", "canvas": "leeann.txt", "gradescope": "Ann_Lee.txt"}[layout]
+    assert ann in feedback  # named after the student, whatever the layout
+    text = (out / "feedback" / ann).read_text(encoding="utf-8")
+    assert "20 / 20 points" in text and "server.closes" in text and "client.closes" in text
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<script>document.title" not in page and "&lt;script&gt;document.title" in page
     assert (out / "junit.xml").read_text().count("<testsuite ") == 22
@@ -128,7 +132,7 @@ def test_generated_class_in_each_layout(tmp_path, layout):
 
     # A second run regrades nothing and gives the same gradebook.
     again = _batch(subs, "--out", out, "--timeout", "1")
-    assert "11 students unchanged" in again.stdout
+    assert "11 students unchanged" in again.stdout, again.stdout
     assert _rows(out) == rows
 
 

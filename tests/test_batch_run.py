@@ -226,3 +226,13 @@ def test_a_transient_grader_failure_is_retried_once(tmp_path):
     code, _, _ = _run(root, tmp_path / "out", flaky)
     assert code == FINISHED and find_row(_csv(tmp_path / "out"), "ann", "total") == "20"
     assert "SystemError" in (tmp_path / "out" / "grader-errors.log").read_text()  # still reported
+
+
+def test_a_changed_grader_regrades_everyone_and_says_so(tmp_path, monkeypatch):
+    root, out = _class(tmp_path / "subs"), tmp_path / "out"
+    _run(root, out, CountingGrade())
+    monkeypatch.setattr("grader.batch.fingerprint.grader_fingerprint", lambda: "a newer grader")
+    monkeypatch.setattr("grader.batch.run.grader_fingerprint", lambda: "a newer grader")
+    again = CountingGrade()
+    _, stdout, _ = _run(root, out, again)
+    assert len(again.calls) == 8 and "The grader changed since the last run" in stdout

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from grader.batch.outcome import ERROR, MISSING, StudentResult
 from grader.exercise import ROLES
@@ -53,12 +53,13 @@ def feedback_text(result: StudentResult, render: Optional[TextRenderer] = None) 
     return "\n\n".join(parts) + "\n"
 
 
-def file_names(keys: Iterable[str]) -> Dict[str, str]:
-    """A distinct, portable file name (without .txt) for each key, readable where possible."""
+def file_names(students: Iterable[Tuple[str, str]]) -> Dict[str, str]:
+    """A distinct, portable file name (without .txt) per (key, student name), named after the
+    student where possible; namesakes get -2, -3."""
     names: Dict[str, str] = {}
     used = set()
-    for key in keys:
-        base = safe_file_name(key)
+    for key, student in students:
+        base = safe_file_name(student or key)
         name, n = base, 2
         while name.lower() in used:
             name, n = f"{base}-{n}", n + 1

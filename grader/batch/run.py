@@ -23,7 +23,7 @@ import grader
 from grader.batch import source
 from grader.batch.discover import Discovery, Submission, discover
 from grader.batch.feedback import feedback_text, file_names, missing_advice
-from grader.batch.fingerprint import submission_fingerprint
+from grader.batch.fingerprint import grader_fingerprint, submission_fingerprint
 from grader.batch.gradebook import render_csv
 from grader.batch.outcome import ERROR, MISSING, RoleOutcome, StudentResult
 from grader.batch.pool import GradeFunction, Progress, Task, default_jobs, grade_all
@@ -66,11 +66,18 @@ def _relative(path: Path, root: Path) -> str:
 
 def _load_previous(out: Path) -> Dict[str, Dict[str, Any]]:
     """The previous run's students by key; empty when there is none or it cannot be read."""
+    document = _previous_document(out)
+    students = document.get("students", [])
+    return {s["key"]: s for s in students if isinstance(s, dict) and "key" in s} \
+        if isinstance(students, list) else {}
+
+
+def _previous_document(out: Path) -> Dict[str, Any]:
     try:
-        data = json.loads((out / RESULTS_JSON).read_text(encoding="utf-8"))
-        return {s["key"]: s for s in data.get("students", []) if isinstance(s, dict) and "key" in s}
-    except (OSError, ValueError, AttributeError, TypeError):
+        document = json.loads((out / RESULTS_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _fingerprint(sub: Submission, options: BatchOptions) -> str:
@@ -129,6 +136,7 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
         raise InputError(f"Cannot create the output folder {out} ({exc.strerror}): choose another "
                          "with --out.") from None
     previous = {} if options.force else _load_previous(out)
+    old_grader = _previous_document(out).get("grader_fingerprint") if previous else None
     fingerprints = {sub.key: _fingerprint(sub, options) for sub in found.submissions}
     reused: Dict[str, Dict[str, RoleOutcome]] = {}
     tasks: List[Task] = []
@@ -170,6 +178,8 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
         write_outputs(out, results, found.layout, unmatched, options,
                       previous=previous or _load_previous(out),
                       grader_errors=pool.grader_errors if pool else [])
+    if old_grader and old_grader != grader_fingerprint():
+        stdout.write("The grader changed since the last run, so every student was graded again.\n")
     stdout.write(summary_text(results, unmatched, out, reused=sum(r.reused for r in results),
                               interrupted=interrupted))
     if interrupted:
@@ -203,7 +213,7 @@ def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unma
                   grader_errors: Sequence[str] = (),
                   render_feedback: Optional[Callable[[Report], str]] = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    names = file_names(r.key for r in results)
+    names = file_names((r.key, r.student) for r in results)
 
     feedback_dir = out / "feedback"
     feedback_dir.mkdir(exist_ok=True)
@@ -227,6 +237,7 @@ def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unma
         students.append(entry)
     document = {
         "grader_version": grader.__version__,
+        "grader_fingerprint": grader_fingerprint(),
         "layout": layout,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "options": {"timeout": options.timeout, "strict": options.strict},
