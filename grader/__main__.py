@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="console lines must match the handout to the letter")
     batch.add_argument("--force", action="store_true",
                        help="regrade everyone, not only students whose files changed")
+    batch.add_argument("--sandbox", action="store_true",
+                       help="run each program in its own network, process and file-system "
+                            "namespaces (Linux; see docs/containment.md)")
     batch.add_argument("--format", choices=["text", "junit"], default="text",
                        help="junit: also write junit.xml (default: text)")
     batch.set_defaults(handler=_batch)
@@ -81,9 +84,15 @@ def _batch(args) -> int:
 
     from grader.batch import BatchOptions, run_batch
 
+    sandbox = False
+    if args.sandbox:
+        from grader import sandbox as sandboxing
+        sandbox, reason = sandboxing.available()
+        if not sandbox:
+            print("grader: %s" % sandboxing.unavailable_message(reason), file=sys.stderr)
     return run_batch(Path(args.submissions), BatchOptions(
         out=Path(args.out), jobs=args.jobs, timeout=args.timeout, strict=args.strict,
-        force=args.force, junit=args.format == "junit"))
+        sandbox=sandbox, force=args.force, junit=args.format == "junit"))
 
 
 def _gradescope_build(args) -> int:

@@ -236,3 +236,19 @@ def test_a_changed_grader_regrades_everyone_and_says_so(tmp_path, monkeypatch):
     again = CountingGrade()
     _, stdout, _ = _run(root, out, again)
     assert len(again.calls) == 8 and "The grader changed since the last run" in stdout
+
+
+def test_options_reach_the_single_program_grader(tmp_path, monkeypatch):
+    """Same checks, limits and policies as the single-program grader: the options pass through."""
+    seen = []
+
+    def grade_file(role, path, options):
+        seen.append(options)
+        return fake_grade(role, path)
+
+    monkeypatch.setattr("grader.grading.grade_file", grade_file)
+    write(tmp_path / "subs" / "ann" / "server.py")
+    run_batch(tmp_path / "subs", BatchOptions(out=tmp_path / "out", timeout=2.5, strict=True,
+                                              sandbox=True),
+              stdout=io.StringIO(), stderr=io.StringIO(), show_progress=False)
+    assert [(o.timeout, o.strict, o.sandbox) for o in seen] == [(2.5, True, True)]

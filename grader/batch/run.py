@@ -46,6 +46,7 @@ class BatchOptions:
     jobs: Optional[int] = None  # None: default_jobs()
     timeout: Optional[float] = None  # None: the exercise's limit
     strict: bool = False
+    sandbox: bool = False  # run programs in the namespaces sandbox (grader.sandbox)
     force: bool = False  # regrade everyone, even unchanged students
     junit: bool = False  # also write junit.xml
 
@@ -53,7 +54,8 @@ class BatchOptions:
 def _engine_grade(options: BatchOptions) -> GradeFunction:
     from grader.grading import GradeOptions, grade_file  # the single-program grader
 
-    grade_options = GradeOptions(timeout=options.timeout, strict=options.strict)
+    grade_options = GradeOptions(timeout=options.timeout, strict=options.strict,
+                                 sandbox=options.sandbox)
     return lambda role, path: grade_file(role, path, grade_options)
 
 
@@ -80,9 +82,14 @@ def _previous_document(out: Path) -> Dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
+def _grading_options(options: BatchOptions) -> Dict[str, Any]:
+    """The options a grade depends on (a change in any of them regrades everyone)."""
+    return {"timeout": options.timeout, "strict": options.strict, "sandbox": options.sandbox}
+
+
 def _fingerprint(sub: Submission, options: BatchOptions) -> str:
     try:
-        return submission_fingerprint(sub.files, {"timeout": options.timeout, "strict": options.strict})
+        return submission_fingerprint(sub.files, _grading_options(options))
     except OSError:
         return ""  # unreadable now: grade it, which reports the problem
 
@@ -240,7 +247,7 @@ def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unma
         "grader_fingerprint": grader_fingerprint(),
         "layout": layout,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "options": {"timeout": options.timeout, "strict": options.strict},
+        "options": _grading_options(options),
         "students": students,
         "unmatched_files": list(unmatched),
     }
