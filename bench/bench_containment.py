@@ -25,26 +25,23 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import grading, sandbox, session  # noqa: E402
+from grader import sandbox  # noqa: E402
 from grader.grading import GradeOptions, grade_file  # noqa: E402
 
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
 
 # Grades one file in this fresh process and prints its time and peak memory as JSON.
 _ONE = """
-import functools, json, resource, sys, time
-from unittest import mock
+import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from grader import grading, session
+from grader import grading
 role, path, timeout, boxed = sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5] == "1"
 start = time.perf_counter()
-with mock.patch.object(grading, "run_session", functools.partial(session.run_session, sandbox=boxed)):
-    report = grading.grade_file(role, path, grading.GradeOptions(timeout=timeout, sandbox=boxed))
+report = grading.grade_file(role, path, grading.GradeOptions(timeout=timeout, sandbox=boxed))
 print(json.dumps({"seconds": time.perf_counter() - start, "score": report.score,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -53,9 +50,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "score": report.score,
 def _graded(role: str, boxed: bool) -> float:
     path = ROOT / "reference" / ("%s.py" % role)
     start = time.perf_counter()
-    # grade_file passes options.sandbox on once grading.py does; the patch does it until then.
-    with mock.patch.object(grading, "run_session", functools.partial(session.run_session, sandbox=boxed)):
-        report = grade_file(role, path, GradeOptions(sandbox=boxed))
+    report = grade_file(role, path, GradeOptions(sandbox=boxed))
     assert report.score == report.max_score, (role, boxed, report.checks)
     return time.perf_counter() - start
 

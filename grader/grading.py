@@ -32,7 +32,7 @@ _AST_LOCK = threading.Lock()
 class GradeOptions:
     timeout: Optional[float] = None  # seconds; None: the exercise's time limit
     strict: bool = False  # console lines must match to the letter
-    sandbox: bool = False  # reserved for namespaces (Linux)
+    sandbox: bool = False  # own network, PID and mount namespaces (Linux; grader.sandbox)
 
 
 def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
@@ -50,15 +50,16 @@ def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
     message = exercise.message
     other_message = ""
     if role == SERVER:
-        trace = run_session(role, path, exercise, message.encode(), time_limit)
+        trace = run_session(role, path, exercise, message.encode(), time_limit, options.sandbox)
         other_trace = None
     else:
         # The same client also meets a server that sends another message, so printing a fixed
         # text cannot pass.  Random, so a program cannot know it in advance.
         other_message = other_message_like(message)
         trace, other_trace = _in_parallel(
-            lambda: run_session(role, path, exercise, message.encode(), time_limit),
-            lambda: run_session(role, path, exercise, other_message.encode(), time_limit))
+            lambda: run_session(role, path, exercise, message.encode(), time_limit, options.sandbox),
+            lambda: run_session(role, path, exercise, other_message.encode(), time_limit,
+                                options.sandbox))
     ctx = Context(
         role=role, exercise=exercise, facts=Facts.of(trace), strict=options.strict,
         other_facts=Facts.of(other_trace) if other_trace else None, other_message=other_message,

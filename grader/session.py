@@ -55,6 +55,9 @@ class Trace:
     duration: float
     time_limit: float
     main_pid: Optional[int]
+    # Server: whether the OS confirmed a listening socket of the program where its listen event
+    # said (None: no listen event).  The probe's log alone is the program's word, not proof.
+    listen_verified: Optional[bool] = None
 
 
 def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
@@ -84,6 +87,7 @@ class _Session:
         self.accepted_conn: Optional[int] = None
         self.shut_down_socks: set = set()
         self.stopping = False  # the grader has decided to stop the program
+        self.listen_verified: Optional[bool] = None
 
     # -- main loop ------------------------------------------------------------------------------
 
@@ -132,7 +136,7 @@ class _Session:
             output=output, finished_status=self.finished_status, exit_status=exit_status,
             stopped_because=stopped_because, started_at=self.program.started_at or started,
             duration=time.monotonic() - started, time_limit=self.time_limit,
-            main_pid=self.main_pid,
+            main_pid=self.main_pid, listen_verified=self.listen_verified,
         )
 
     def _grace(self) -> float:
@@ -254,7 +258,9 @@ class _Session:
         if host not in ("127.0.0.1", "::1") or not isinstance(port, int):
             return  # only ever connect to this machine's loopback
         if not self.program.owns_listener(port, ipv6=":" in host):
+            self.listen_verified = False
             return  # the event named a port the program does not listen on: someone else's
+        self.listen_verified = True
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.peer = ReferenceClient((host, port), family, self.deadline, self._program_alive,
                                     self._peer_done, new_socket=self.program.new_socket)

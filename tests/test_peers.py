@@ -90,6 +90,10 @@ def test_stop_ends_the_wait_at_once():
     server = ReferenceServer(b"x", time.monotonic() + 30, lambda: True, lambda: None)
     server.start()
     sock = socket.create_connection(server.address, timeout=5)  # connected, never closes
+    for _ in range(500):  # until the server has accepted (bounded: 5 s)
+        if server.observation.connected:
+            break
+        time.sleep(0.01)
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 2

@@ -5,7 +5,6 @@ fixtures run here and nowhere else: unsandboxed they would really write, read an
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import shutil
@@ -16,7 +15,7 @@ from unittest import mock
 import pytest
 
 from conftest import ROOT, Fixture
-from grader import grading, sandbox, session
+from grader import grading, sandbox
 from grader.grading import GradeOptions
 from test_containment import foreign_server, grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
 
@@ -25,11 +24,8 @@ needs_sandbox = pytest.mark.skipif(not AVAILABLE, reason="no sandbox here: %s" %
 
 
 def grade_sandboxed(fixture):
-    # grade_file hands options.sandbox to the session once grading.py passes it on; until then
-    # the patch does it (and is harmless after).
-    with mock.patch.object(grading, "run_session", functools.partial(session.run_session, sandbox=True)):
-        return grading.grade_file(fixture.role, fixture.path,
-                                  GradeOptions(timeout=fixture.timeout, sandbox=True))
+    return grading.grade_file(fixture.role, fixture.path,
+                              GradeOptions(timeout=fixture.timeout, sandbox=True))
 
 
 def test_availability_is_a_clear_answer():

@@ -43,6 +43,11 @@ def listens(ctx: Context) -> Outcome:
         return Fail(expected, "it bound port %d, a reserved port" % port, hints.RESERVED_PORT)
     if listen is None:
         return Fail(expected, "it never called listen()", "Call s.listen() after bind() and before accept().")
+    # The probe's word is not proof: the OS must show the listening socket, and the reference
+    # client must be able to connect to it (in a sandbox only the latter can be asked).
+    if facts.trace.listen_verified is False or facts.trace.peer.connect_error:
+        return Fail(expected, "no socket of your program was listening where it said it was",
+                    "Listen with the socket you bound: s.bind(...), then s.listen().")
     return Pass(notes)
 
 
@@ -51,6 +56,8 @@ def waiting_printed(ctx: Context) -> Outcome:
     call = ctx.facts.first("accept_call")
     if call is None:
         return Skip("the server never called accept()")
+    if not ctx.facts.trace.peer.connected:  # an accept() nobody could reach proves nothing
+        return Skip("the reference client could not connect to your server")
     return common.printed(ctx, ctx.exercise.server_lines["waiting"], before=call.position,
                           before_what="the accept() call")
 

@@ -17,7 +17,6 @@ interpreter with the student's ``sys.path``.  It is trusted for ordering and dia
 grades that matter rest on what the reference counterpart observed.
 """
 import builtins
-import errno
 import json
 import os
 import sys
