@@ -116,3 +116,9 @@ def test_built_zip_runs_like_gradescope_would(tmp_path):
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr
     assert _results(root)["score"] == 11  # the server graded from the zip's own copy of the grader
+
+
+def test_run_outside_gradescope_says_what_to_do_and_writes_nothing(tmp_path):
+    log = io.StringIO()
+    assert run_in_gradescope(tmp_path / "nowhere", grade=fake_grade, log=log) == 2
+    assert "no submission folder" in log.getvalue() and not (tmp_path / "nowhere").exists()

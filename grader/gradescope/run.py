@@ -47,9 +47,15 @@ def _renderer():
 
 def run_in_gradescope(root: Path = DEFAULT_ROOT, *, grade: Optional[GradeFunction] = None,
                       render=None, log: TextIO = sys.stdout) -> int:
-    """Grade ``root/submission`` and write ``root/results/results.json``; 0 when it was written."""
+    """Grade ``root/submission`` and write ``root/results/results.json``; 0 when it was written,
+    2 when there is no submission folder (not inside Gradescope)."""
     root = Path(root)
     results_file = root / "results" / "results.json"
+    if not (root / "submission").is_dir():
+        log.write(f"grader: there is no submission folder in {root}: this command is what Gradescope "
+                  "runs for each submission; to try it locally, give --root a folder holding "
+                  "submission/ with the student's files.\n")
+        return 2
     start = time.monotonic()
     try:
         document = _grade(root / "submission", grade or _engine(), render or _renderer(), start)
