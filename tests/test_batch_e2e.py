@@ -177,3 +177,15 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_is_done(tmp_path):
     assert "Ctrl-C" in find_row(rows, "slow5", "reason")
     # Wait for the abandoned gradings' programs to end before the suite's leftover check.
     time.sleep(0.1)
+
+
+def test_serial_and_parallel_runs_give_the_same_grades(tmp_path):
+    f, S = mc.fixture, mc.Student
+    students = [S("a", f("server", "correct_with_blocks"), f("client", "prints_bytes")),
+                S("b", f("server", "crash_after_send"), f("client", "correct_with_block")),
+                S("c", f("server", "loops_forever_accepting"), f("client", "syntax_error")),
+                S("d", f("server", "wrong_message"), f("client", "sleeps_forever"))]
+    subs = mc.make_class(tmp_path / "subs", mc.FOLDERS, students)
+    _batch(subs, "--out", tmp_path / "serial", "--timeout", "1", "-j", "1")
+    _batch(subs, "--out", tmp_path / "parallel", "--timeout", "1")
+    assert _rows(tmp_path / "serial") == _rows(tmp_path / "parallel")
