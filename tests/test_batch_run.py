@@ -252,3 +252,21 @@ def test_options_reach_the_single_program_grader(tmp_path, monkeypatch):
                                               sandbox=True),
               stdout=io.StringIO(), stderr=io.StringIO(), show_progress=False)
     assert [(o.timeout, o.strict, o.sandbox) for o in seen] == [(2.5, True, True)]
+
+
+def test_outputs_that_cannot_be_written_give_advice_not_a_traceback(tmp_path, monkeypatch):
+    root = _class(tmp_path / "subs")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("grader.batch.run.write_outputs", disk_full)
+    code, _, stderr = _run(root, tmp_path / "out", CountingGrade())
+    assert code == 3 and "No space left on device" in stderr and "--out" in stderr
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_plain_message(tmp_path):
+    root = _class(tmp_path / "subs")
+    blocker = write(tmp_path / "out", "a file where the folder should be")
+    code, _, stderr = _run(root, blocker / "results", CountingGrade())
+    assert code == BAD_INPUT and "Cannot create the output folder" in stderr

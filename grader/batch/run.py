@@ -37,6 +37,7 @@ RESULTS_JSON = "results.json"
 FINISHED = 0  # every student graded (their scores do not matter here)
 SOME_ERRORS = 1  # finished, but some rows are `error`: a TA should look at them
 BAD_INPUT = 2  # nothing could be graded: the message says why
+CANNOT_WRITE = 3  # graded, but the outputs could not be written (a full disk, no permission)
 INTERRUPTED = 130  # Ctrl-C, the shell's convention; outputs hold what was finished
 
 
@@ -181,10 +182,15 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
             reused=bool(reused[sub.key]) and all(r in reused[sub.key] for r in sub.files),
         ))
     unmatched = [_relative(p, root) for p in found.unmatched]
-    with _no_interrupts():
-        write_outputs(out, results, found.layout, unmatched, options,
-                      previous=previous or _load_previous(out),
-                      grader_errors=pool.grader_errors if pool else [])
+    try:
+        with _no_interrupts():
+            write_outputs(out, results, found.layout, unmatched, options,
+                          previous=previous or _load_previous(out),
+                          grader_errors=pool.grader_errors if pool else [])
+    except OSError as exc:
+        stderr.write(f"Could not write the results to {out} ({exc.strerror or exc}): free some space "
+                     "or choose another folder with --out, then run the same command again.\n")
+        return CANNOT_WRITE
     if old_grader and old_grader != grader_fingerprint():
         stdout.write("The grader changed since the last run, so every student was graded again.\n")
     stdout.write(summary_text(results, unmatched, out, reused=sum(r.reused for r in results),
