@@ -5,7 +5,6 @@ counterpart and loopback ports.
 """
 from __future__ import annotations
 
-import ast
 import random
 import string
 import threading
@@ -132,6 +131,8 @@ def is_blank_template(source: bytes, role: str) -> bool:
 
 
 def _code_shape(source: bytes) -> str:
+    import ast  # only here: most gradings never get this far
+
     tree = ast.parse(source)
     body = tree.body
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \

@@ -6,7 +6,6 @@ demands the exact text.
 """
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from dataclasses import dataclass
@@ -49,6 +48,8 @@ def find_line(expected: str, lines: Iterable[Line], strict: bool = False) -> Opt
 
 def closest(expected: str, lines: Sequence[Line]) -> Optional[Line]:
     """The line most like ``expected`` (for "did you mean" messages), if any is close."""
+    import difflib  # only for failure messages
+
     best, best_ratio = None, 0.6
     for line in lines:
         ratio = difflib.SequenceMatcher(None, normalize(expected), normalize(line.text)).ratio()

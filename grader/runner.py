@@ -16,13 +16,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from grader import processes
-from grader.sandbox import Sandbox
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 MAX_EVENTS = 50_000  # events kept per run; a program can write garbage into its channel
@@ -132,9 +130,9 @@ class ProgramRun:
         self.on_event = on_event
         self.output_limit = output_limit
         self.sandboxed = sandbox  # in its own namespaces (grader/sandbox.py); check available() first
-        self._sandbox: Optional[Sandbox] = None
+        self._sandbox = None  # a grader.sandbox.Sandbox when sandboxed
         self._job: object = None  # what processes.track returned
-        self.marker = uuid.uuid4().hex
+        self.marker = os.urandom(16).hex()
         self.process: Optional[subprocess.Popen] = None
         self.workdir: Optional[str] = None
         self.started_at = 0.0
@@ -166,6 +164,8 @@ class ProgramRun:
         argv = [sys.executable, "-u", BOOTSTRAP, target]
         passed = list(handles)
         if self.sandboxed:
+            from grader.sandbox import Sandbox  # Linux only, and only when asked for
+
             self._sandbox = Sandbox(self.workdir)
             argv = self._sandbox.command(argv)
             passed += self._sandbox.pass_fds()

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from grader.batch.discover import Person
 from grader.batch.outcome import ERROR, GRADED, MISSING, RoleOutcome, StudentResult
-from grader.report import RENDERERS
+from grader.report import RENDERERS, render
 from grader.report.junit import render_junit, render_junit_batch, xml_text
 from test_batch_support import make_report
 
@@ -26,7 +26,9 @@ def test_one_case_per_check_with_failures_and_skips():
 
 
 def test_the_cli_offers_junit():
-    assert RENDERERS["junit"] is render_junit
+    report = make_report("server", ["server.sends_message"])
+    assert "junit" in RENDERERS
+    assert render("junit", [report]) == render_junit([report])
 
 
 @settings(max_examples=80, deadline=None)

@@ -22,7 +22,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 import types
 import weakref
 
@@ -443,6 +442,8 @@ def _apply_limits(limits):
 
 def _student_traceback(exc, path):
     """The traceback as Python would print it, trimmed to frames in the student's file."""
+    import traceback  # only when the program failed: most runs never need it
+
     tb = traceback.extract_tb(exc.__traceback__)
     frames = [f for f in tb if f.filename == path]
     lines = ["Traceback (most recent call last):\n"]
@@ -471,6 +472,8 @@ def run_student(path, display_path):
             source = handle.read()
         code = compile(source, display_path, "exec", dont_inherit=True)
     except SyntaxError as exc:
+        import traceback
+
         text = "".join(traceback.format_exception_only(type(exc), exc))
         sys.stderr.write(text)
         emit("syntax_error", error=type(exc).__name__, message=str(exc.msg), lineno=exc.lineno,

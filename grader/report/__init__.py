@@ -1,26 +1,24 @@
 """Renderers: pure functions from reports to text.
 
-``RENDERERS`` maps a ``--format`` name to ``render(reports, *, color, verbose) -> str`` for the
-single-program grader (``reports`` is a list: one report per graded program).
+``RENDERERS`` maps a ``--format`` name to the module and function that render it, as
+``render(reports, *, color, verbose) -> str`` for the single-program grader (``reports`` is a
+list: one report per graded program).  Modules are imported on use: a student's run should not
+pay for loading the XML writer.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List
-
-from grader.report.json_report import render_json
-from grader.report.junit import render_junit
-from grader.report.text import render_text_reports
+import importlib
+from typing import Dict, List, Tuple
 
 from grader.results import Report
 
-Renderer = Callable[..., str]
-
-RENDERERS: Dict[str, Renderer] = {
-    "text": render_text_reports,
-    "json": render_json,
-    "junit": render_junit,
+RENDERERS: Dict[str, Tuple[str, str]] = {
+    "text": ("grader.report.text", "render_text_reports"),
+    "json": ("grader.report.json_report", "render_json"),
+    "junit": ("grader.report.junit", "render_junit"),
 }
 
 
 def render(fmt: str, reports: List[Report], *, color: bool = False, verbose: bool = False) -> str:
-    return RENDERERS[fmt](reports, color=color, verbose=verbose)
+    module, function = RENDERERS[fmt]
+    return getattr(importlib.import_module(module), function)(reports, color=color, verbose=verbose)
