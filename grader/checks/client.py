@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from grader import hints
-from grader.checks import Context, Fail, Outcome, Pass, Skip, check, common
+from grader.checks import Context, Fail, Outcome, Pass, check, common
 from grader.checks.facts import Facts, same_address
 from grader.matching import contains_as_bytes_repr, contains_as_text
 
@@ -16,13 +16,8 @@ def runs(ctx: Context) -> Outcome:
 
 @check("client.connecting_printed")
 def connecting_printed(ctx: Context) -> Outcome:
-    call = ctx.facts.first("connect_call")
-    if call is None:
-        return Skip("the client never called connect()")
-    if not ctx.facts.trace.peer.connected:  # a connect() that reached nobody proves nothing
-        return Skip("connect() never reached the reference server")
-    return common.printed(ctx, ctx.exercise.client_lines["connecting"], before=call.position,
-                          before_what="the connect() call")
+    return common.printed_before_call(ctx, ctx.exercise.client_lines["connecting"], "connect_call",
+                                      "connect()", "connect() never reached the reference server")
 
 
 @check("client.connects")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from grader import hints
-from grader.checks import Context, Fail, Outcome, Pass
+from grader.checks import Context, Fail, Outcome, Pass, Skip
 from grader.matching import closest, difference_note, find_line, normalize
 from grader.session import STALLED_ACCEPT, STOPPED_TIME_LIMIT
 
@@ -107,6 +107,19 @@ def _why_still_running(ctx: Context) -> str:
     if main and main[-1].get("kind") == "accept_call" and facts.accepted is not None:
         return hints.LOOPS_FOREVER_ACCEPT
     return hints.LOOPS_FOREVER
+
+
+def printed_before_call(ctx: Context, expected: str, call_kind: str, call_name: str,
+                        unreached: str) -> Outcome:
+    """``expected`` printed before the program's first ``call_name`` (probe event ``call_kind``),
+    judged only when the counterpart got a connection: a call that reached nobody proves nothing
+    (and the probe's log alone is the program's word)."""
+    call = ctx.facts.first(call_kind)
+    if call is None:
+        return Skip("the %s never called %s" % (ctx.role, call_name))
+    if not ctx.facts.trace.peer.connected:
+        return Skip(unreached)
+    return printed(ctx, expected, before=call.position, before_what="the %s call" % call_name)
 
 
 def printed(ctx: Context, expected: str, after: Optional[int] = None, before: Optional[int] = None,

@@ -53,13 +53,8 @@ def listens(ctx: Context) -> Outcome:
 
 @check("server.waiting_printed")
 def waiting_printed(ctx: Context) -> Outcome:
-    call = ctx.facts.first("accept_call")
-    if call is None:
-        return Skip("the server never called accept()")
-    if not ctx.facts.trace.peer.connected:  # an accept() nobody could reach proves nothing
-        return Skip("the reference client could not connect to your server")
-    return common.printed(ctx, ctx.exercise.server_lines["waiting"], before=call.position,
-                          before_what="the accept() call")
+    return common.printed_before_call(ctx, ctx.exercise.server_lines["waiting"], "accept_call",
+                                      "accept()", "the reference client could not connect to your server")
 
 
 @check("server.accepts")
