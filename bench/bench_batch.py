@@ -131,7 +131,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             wall, peak_kb, status = run_batch(classes[n], jobs, args.timeout)
             grades[(n, jobs)] = run_batch.last_grades  # type: ignore[attr-defined]
             programs = 2 * n
-            rows.append((n, programs, f"-j 1" if jobs == 1 else f"default (-j {default_jobs()})",
+            rows.append((n, programs, "-j 1" if jobs == 1 else f"default (-j {default_jobs()})",
                          wall, programs / wall, peak_kb / 1024, status))
     hanging = sum(1 for s in mc.benchmark_class(args.students)
                   for p in (s.server, s.client) if "sleeps_before_accept" in str(p) or "sleeps_forever" in str(p))

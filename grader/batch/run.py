@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Text
 import grader
 from grader.batch import source
 from grader.batch.discover import Discovery, Submission, discover
-from grader.batch.feedback import feedback_text, file_names, missing_advice
+from grader.batch.feedback import feedback_text, file_names
 from grader.batch.fingerprint import grader_fingerprint, submission_fingerprint
 from grader.batch.gradebook import render_csv
 from grader.batch.outcome import ERROR, MISSING, RoleOutcome, StudentResult
