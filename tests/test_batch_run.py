@@ -270,3 +270,14 @@ def test_an_output_folder_that_cannot_be_made_is_a_plain_message(tmp_path):
     blocker = write(tmp_path / "out", "a file where the folder should be")
     code, _, stderr = _run(root, blocker / "results", CountingGrade())
     assert code == BAD_INPUT and "Cannot create the output folder" in stderr
+
+
+def test_an_empty_zip_is_named_in_the_message_not_its_temp_folder(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("__MACOSX/._export", "only clutter")
+    code, _, stderr = _run(archive, tmp_path / "out", CountingGrade())
+    assert code == BAD_INPUT
+    assert f"No student submissions found in {archive}" in stderr and "grader-batch-" not in stderr

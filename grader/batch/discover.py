@@ -120,13 +120,15 @@ def _top(root: Path, skip: Optional[Path]) -> Path:
     return root
 
 
-def discover(root: Path, *, skip: Optional[Path] = None) -> Discovery:
+def discover(root: Path, *, skip: Optional[Path] = None, label: Optional[str] = None) -> Discovery:
     """Recognise the layout of ``root`` and list its submissions.
 
     ``skip`` is a folder to leave out (the output folder, when the TA puts it inside the
-    submissions).  Raises ``InputError`` when there is nothing that looks like a submission.
+    submissions); ``label`` names ``root`` in messages (the .zip it was unpacked from).  Raises
+    ``InputError`` when there is nothing that looks like a submission.
     """
-    root = _top(Path(root), skip)
+    top = Path(root)
+    root = _top(top, skip)
     files, dirs = _entries(root, skip)
     if (root / GRADESCOPE_METADATA).is_file():
         found = _gradescope(root, files, dirs, skip)
@@ -135,11 +137,14 @@ def discover(root: Path, *, skip: Optional[Path] = None) -> Discovery:
     else:
         found = _folders(root, files, dirs, skip)
     if not found.submissions:
-        raise InputError(_nothing_found(root, files, dirs))
+        shown = label or str(top)
+        if root != top:
+            shown += f" ({root.relative_to(top).as_posix()})"
+        raise InputError(_nothing_found(shown, files, dirs))
     return found
 
 
-def _nothing_found(root: Path, files: List[Path], dirs: List[Path]) -> str:
+def _nothing_found(root: str, files: List[Path], dirs: List[Path]) -> str:
     seen = "it is empty" if not files and not dirs else (
         "it holds only " + ", ".join(p.name for p in (files + dirs)[:5])
         + (" ..." if len(files) + len(dirs) > 5 else ""))

@@ -119,7 +119,7 @@ def run_batch(
     out = Path(options.out)
     try:
         with source.opened(Path(submissions)) as root:
-            found = discover(root, skip=out)
+            found = discover(root, skip=out, label=str(submissions))
             stdout.write(_first_line(found, submissions))
             stdout.flush()
             return _grade_and_write(found, root, options, out, stdout, stderr, grade, show_progress)
