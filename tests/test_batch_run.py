@@ -54,7 +54,7 @@ def test_every_student_gets_a_row_and_every_output_is_written(tmp_path):
     assert [r[0] for r in table[1:]] == ["ann", "bob", "cy", "dee"]
     assert find_row(table, "ann", "total") == "20" and find_row(table, "ann", "status") == "graded"
     assert find_row(table, "bob", "server_score") == "9" and find_row(table, "bob", "status") == "error"
-    assert "client.py is empty" in find_row(table, "bob", "reason")
+    assert "client: bob/client.py is empty" in find_row(table, "bob", "reason")  # not the full path
     assert find_row(table, "cy", "status") == "missing" and find_row(table, "cy", "total") == "9"
     assert find_row(table, "dee", "status") == "error"
     assert "grader bug" in find_row(table, "dee", "reason")

@@ -40,7 +40,7 @@ def fake_grade(role: str, path: Path) -> Report:
     words = first[0].lstrip("# ").split() if first else []
     action = words[0] if words else "pass"
     if action == "input-error":
-        raise InputError(f"{Path(path).name} is empty: save your program and submit it again.")
+        raise InputError(f"{path} is empty: save your program and submit it again.")
     if action == "grader-bug":
         raise RuntimeError("boom")
     if action == "sleep":

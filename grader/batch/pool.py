@@ -90,7 +90,10 @@ def _grade_unguarded(grade: GradeFunction, task: Task, errors: List[str],
         try:
             report = grade(task.role, task.path)
         except InputError as exc:
-            return RoleOutcome(task.role, ERROR, reason=str(exc), file=task.shown)
+            # The engine names the file by the path it was given: show the TA's relative one
+            # (for a zip, the given path is a temporary folder that is gone after the run).
+            reason = str(exc).replace(str(task.path), task.shown)
+            return RoleOutcome(task.role, ERROR, reason=reason, file=task.shown)
         except Exception as exc:  # a grader bug: the traceback for us, a sentence for the TA
             with lock:
                 errors.append(f"{task.shown} ({task.role}), attempt {attempt}:\n{traceback.format_exc()}")
