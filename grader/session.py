@@ -102,18 +102,17 @@ class _Session:
             threading.Thread(target=self._watch_exit, daemon=True).start()
             while True:
                 now = time.monotonic()
-                deadline = self.deadline
-                if self.quiet_reason is not None and self._peer_finished():
-                    break
-                wake_at = deadline
                 if self.quiet_reason is not None:
-                    grace_end = self.quiet_since + self._grace()
-                    if now >= grace_end:
+                    # The program can do nothing more: only the counterpart's view may still
+                    # arrive, a wait bounded by the grace, not by the program's time limit.
+                    wake_at = self.quiet_since + self._grace()
+                    if self._peer_finished() or now >= wake_at:
                         break
-                    wake_at = min(deadline, grace_end)
-                if now >= deadline:
+                elif now >= self.deadline:
                     stopped_because = STOPPED_TIME_LIMIT
                     break
+                else:
+                    wake_at = self.deadline
                 try:
                     kind, item = self.inbox.get(timeout=max(0.0, wake_at - now))
                 except queue.Empty:

@@ -1,0 +1,21 @@
+"""When a session ends and why: the verdict must not depend on how long the grader waits."""
+from __future__ import annotations
+
+from conftest import FIXTURES, parse_fixture
+from grader.grading import GradeOptions, grade_file
+
+
+def test_a_finished_program_is_not_stopped_by_the_limit_while_the_counterpart_waits():
+    # never_closes finishes at once, then the reference client waits up to the grace (1 s) for
+    # an end of stream that cannot come: that wait must not become a time-limit failure.
+    path = FIXTURES / "server" / "never_closes.py"
+    report = grade_file("server", path, GradeOptions(timeout=0.5))
+    assert report.stopped_because is None
+    assert {c.id: c.status.value for c in report.checks} == parse_fixture("server", path).expect
+
+
+def test_a_program_still_running_at_the_limit_is_stopped_for_it():
+    report = grade_file("client", FIXTURES / "client" / "sleeps_forever.py", GradeOptions(timeout=0.5))
+    assert report.stopped_because == "time limit"
+    assert report.check("client.exits").status.value == "failed"
+    assert report.check("client.prints_message").passed  # graded on what it did before
