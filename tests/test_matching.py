@@ -86,3 +86,18 @@ def test_the_second_message_has_the_shape_of_the_first(message):
                 assert a == b
         if message.title() == message:  # e.g. "Hello World!": .title() must not tell them apart
             assert other.title() == other
+
+
+@given(expected_lines, st.lists(st.text(alphabet="Waitng forcuos.!  ", max_size=90), max_size=12))
+def test_the_closest_line_search_prunes_nothing_that_could_win(expected, texts):
+    import difflib
+
+    from grader.matching import closest
+
+    lines = [Line(t, i) for i, t in enumerate(texts)]
+    best, best_ratio = None, 0.6  # brute force: every line, the full comparison
+    for line in lines:
+        ratio = difflib.SequenceMatcher(None, normalize(line.text), normalize(expected)).ratio()
+        if ratio > best_ratio:
+            best, best_ratio = line, ratio
+    assert closest(expected, lines) == best
