@@ -23,11 +23,13 @@ from typing import Callable, Dict, List, Optional
 from grader import processes
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
-MAX_EVENTS = 50_000  # events kept per run; a program can write garbage into its channel
-# The program can write into its channel too: a line longer than the probe ever writes (1 MiB of
-# console text, escaped) is dropped, and past a total only the end-of-program events are kept.
-MAX_EVENT_LINE = 8 << 20
-MAX_EVENT_BYTES = 64 << 20
+# What the probe sends is bounded (about 20,000 events, 1 MiB of console text and 1 MiB of
+# payload); the program can write into its channel too, so the grader keeps no more than that.
+MAX_EVENTS = 25_000
+# A line longer than the probe ever writes (64 Ki characters of console text, escaped) is
+# dropped, and past a total only the end-of-program events are kept.
+MAX_EVENT_LINE = 1 << 20
+MAX_EVENT_BYTES = 16 << 20
 _ALWAYS_KEPT = ("hello", "finished", "exception", "syntax_error")
 _ALWAYS_KEPT_BYTES = tuple(('"%s"' % kind).encode() for kind in _ALWAYS_KEPT)
 _CHUNK = 65536

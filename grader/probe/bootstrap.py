@@ -32,7 +32,9 @@ _LOCK = threading.RLock()
 _SEQ = [0]
 _MAIN_PID = os.getpid()
 _DATA_LIMIT = 4096  # bytes of payload kept per send/recv event
+_DATA_BUDGET = [1 << 20]  # payload bytes recorded in all; past it only sizes are reported
 _OUTPUT_EVENT_BUDGET = [1 << 20]  # console text recorded in events, in characters
+_TEXT_PIECE = 1 << 16  # characters of console text per event (at most ~400 KiB of JSON)
 # A program calling recv() in a tight loop must not flood the grader: after this many events
 # only the end of the program is still reported.
 _EVENT_BUDGET = [20000]
@@ -162,7 +164,9 @@ def _sockname(sock):
 
 
 def _data(buf):
-    data = bytes(buf[:_DATA_LIMIT])
+    with _LOCK:
+        data = bytes(buf[:min(_DATA_LIMIT, _DATA_BUDGET[0])])
+        _DATA_BUDGET[0] -= len(data)
     return data.decode("latin-1")
 
 
@@ -393,7 +397,8 @@ class _RecordingStream(object):
         if isinstance(text, str) and text and _OUTPUT_EVENT_BUDGET[0] > 0:
             kept = text[:_OUTPUT_EVENT_BUDGET[0]]
             _OUTPUT_EVENT_BUDGET[0] -= len(kept)
-            emit(self._kind, text=kept)
+            for start in range(0, len(kept), _TEXT_PIECE):  # keeps every event line small
+                emit(self._kind, text=kept[start:start + _TEXT_PIECE])
         return result
 
     def writelines(self, lines):
