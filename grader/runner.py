@@ -163,7 +163,8 @@ class ProgramRun:
             "GRADER_PROBE": json.dumps({"event": handles[0], "control": handles[1]}),
             processes.MARKER_VARIABLE: self.marker,
         })
-        argv = [sys.executable, "-u", BOOTSTRAP, target]
+        # -S: the probe sets up site-packages itself, without the machine's .pth hooks.
+        argv = [sys.executable, "-S", "-u", BOOTSTRAP, target]
         passed = list(handles)
         if self.sandboxed:
             from grader.sandbox import Sandbox  # Linux only, and only when asked for

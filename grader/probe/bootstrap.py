@@ -532,7 +532,31 @@ def _exit_status(code):
     return 1
 
 
+def _site_without_hooks():
+    """Do for the program what ``site`` does for a script, minus running the machine's hooks.
+
+    The interpreter is started with -S: the environment's .pth files and sitecustomize are not
+    executed (they belong to the machine, not to the student's program, and on some machines
+    cost more than the whole run).  The site-packages folders still go on sys.path, in site's
+    order, and exit(), quit(), help(), copyright, credits and license exist as usual.
+    """
+    import site
+
+    site.venv(set())  # a virtual environment's prefix (before 3.11 only site finds it)
+    if site.ENABLE_USER_SITE is None:
+        site.ENABLE_USER_SITE = site.check_enableusersite()
+    folders = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    for folder in folders + site.getsitepackages():
+        if os.path.isdir(folder) and folder not in sys.path:
+            sys.path.append(folder)
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+
+
 def main():
+    if sys.flags.no_site:
+        _site_without_hooks()
     path = os.path.abspath(sys.argv[1])
     _open_channel()
     emit("hello")
