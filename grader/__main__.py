@@ -49,9 +49,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="console lines must match the handout to the letter")
     batch.add_argument("--force", action="store_true",
                        help="regrade everyone, not only students whose files changed")
-    batch.add_argument("--sandbox", action="store_true",
+    batch.add_argument("--sandbox", dest="sandbox", action="store_true", default=None,
                        help="run each program in its own network, process and file-system "
-                            "namespaces (Linux; see docs/containment.md)")
+                            "namespaces (Linux; the default where available; see docs/containment.md)")
+    batch.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                       help="do not sandbox (faster; for submissions you trust)")
     batch.add_argument("--format", choices=["text", "junit"], default="text",
                        help="junit: also write junit.xml (default: text)")
     batch.set_defaults(handler=_batch)
@@ -84,15 +86,22 @@ def _batch(args) -> int:
 
     from grader.batch import BatchOptions, run_batch
 
-    sandbox = False
-    if args.sandbox:
-        from grader import sandbox as sandboxing
-        sandbox, reason = sandboxing.available()
-        if not sandbox:
-            print("grader: %s" % sandboxing.unavailable_message(reason), file=sys.stderr)
     return run_batch(Path(args.submissions), BatchOptions(
         out=Path(args.out), jobs=args.jobs, timeout=args.timeout, strict=args.strict,
-        sandbox=sandbox, force=args.force, junit=args.format == "junit"))
+        sandbox=_sandbox(args.sandbox), force=args.force, junit=args.format == "junit"))
+
+
+def _sandbox(requested: Optional[bool]) -> bool:
+    """Whether to sandbox: asked for (True), refused (False), or where available (None).
+    When it cannot be had, say so and which protections still hold, and go on without."""
+    if requested is False:
+        return False
+    from grader import sandbox as sandboxing
+
+    available, reason = sandboxing.available()
+    if not available:
+        print("grader: %s" % sandboxing.unavailable_message(reason), file=sys.stderr)
+    return available
 
 
 def _gradescope_build(args) -> int:
@@ -128,15 +137,9 @@ def _grade_one(args) -> int:
     from grader.grading import GradeOptions, grade_file
     from grader.report import render
 
-    sandbox = False
-    if args.sandbox:
-        from grader import sandbox as sandboxing
-        sandbox, reason = sandboxing.available()
-        if not sandbox:
-            print("grader: %s" % sandboxing.unavailable_message(reason), file=sys.stderr)
     try:
-        report = grade_file(args.command, args.file,
-                            GradeOptions(timeout=args.timeout, strict=args.strict, sandbox=sandbox))
+        report = grade_file(args.command, args.file, GradeOptions(
+            timeout=args.timeout, strict=args.strict, sandbox=_sandbox(args.sandbox or False)))
     except InputError as exc:
         print("grader: %s" % exc, file=sys.stderr)
         return ExitCode.BAD_INPUT
