@@ -65,10 +65,14 @@ def prints_message(ctx: Context) -> Outcome:
         actual, hint = problem
         return Fail(expected, actual, hint)
     if ctx.other_facts is not None:
-        if _message_problem(ctx.other_facts, ctx.other_message) is not None:
+        problem = _message_problem(ctx.other_facts, ctx.other_message)
+        if problem is not None:
+            constant = any(contains_as_text(line.text, message) for line in ctx.other_facts.lines)
             return Fail('the message the server sent, whatever it is (here "%s")' % ctx.other_message,
-                        'your client did not print "%s" when the server sent that' % ctx.other_message,
-                        hints.PRINTS_CONSTANT.format(message=message, other=ctx.other_message))
+                        'your client did not print "%s" when the server sent that: %s'
+                        % (ctx.other_message, problem[0]),
+                        hints.PRINTS_CONSTANT.format(message=message, other=ctx.other_message)
+                        if constant else problem[1])
     return Pass()
 
 
