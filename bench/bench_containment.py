@@ -41,9 +41,17 @@ sys.path.insert(0, sys.argv[1])
 from grader import grading
 role, path, timeout, boxed = sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5] == "1"
 start = time.perf_counter()
+def peak_mib():
+    # VmHWM is this process's own peak; ru_maxrss would include the bench process it was
+    # started from (Linux carries it across exec).
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 report = grading.grade_file(role, path, grading.GradeOptions(timeout=timeout, sandbox=boxed))
 print(json.dumps({"seconds": time.perf_counter() - start, "score": report.score,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": peak_mib()}))
 """
 
 
