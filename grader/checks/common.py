@@ -90,9 +90,14 @@ def closes(ctx: Context, what: str) -> Outcome:
         if any(facts.closed(sock) for sock in facts.listening_sockets()):
             return Fail(expected, "it closed the server socket, but never the connected socket",
                         hints.LISTENING_NOT_CONNECTED)
-        ending = "was stopped" if facts.trace.stopped_because else "ended"
+        stopped = facts.trace.stopped_because
+        if stopped:  # it may well close later in the code, but never got that far
+            return Fail(expected, "the program was stopped before it closed the connection (it was %s)"
+                        % ("still running at the time limit" if stopped == STOPPED_TIME_LIMIT else stopped),
+                        "First fix what kept it from ending (see %s.exits); then make sure it calls "
+                        "close() on the connection." % ctx.role)
         return Fail(expected, "it never called close() on it; the connection closed only when the "
-                              "program %s" % ending, hints.NEVER_CLOSED)
+                              "program ended", hints.NEVER_CLOSED)
     return Fail(expected, "it called close(), but the connection stayed open", hints.CLOSE_KEPT_OPEN)
 
 
