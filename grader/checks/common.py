@@ -131,7 +131,7 @@ def printed(ctx: Context, expected: str, after: Optional[int] = None, before: Op
             after_what: str = "", before_what: str = "") -> Outcome:
     """The line ``expected`` was printed after position ``after`` and before ``before``."""
     facts = ctx.facts
-    where = " ".join(w for w in ("after " + after_what if after_what else "",
+    where = " and ".join(w for w in ("after " + after_what if after_what else "",
                                  "before " + before_what if before_what else "") if w)
     wanted = '"%s" printed %s' % (expected, where)
     match = find_line(expected, facts.lines_between(after, before), ctx.strict)
