@@ -554,6 +554,29 @@ def _site_without_hooks():
     site.sethelper()
 
 
+_REAL_EXIT = os._exit
+
+
+def _finish_and_hold(status):
+    """Report the end of the program's code, then hold until released, with the program's
+    objects (and sockets) still alive."""
+    emit("finished", status=status)
+    _read_control_line(timeout=float(_config.get("hold", 30.0)))
+
+
+def _held_exit(status):
+    """os._exit, but the main process is held first like a program that ends normally: else
+    "closed the connection, then exited" would race against the exit itself."""
+    if os.getpid() == _MAIN_PID:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+        _finish_and_hold(status)
+    _REAL_EXIT(status)
+
+
 def main():
     if sys.flags.no_site:
         _site_without_hooks()
@@ -566,12 +589,11 @@ def main():
     install_socket_hooks()
     sys.stdout = _RecordingStream(sys.stdout, "stdout")
     sys.stderr = _RecordingStream(sys.stderr, "stderr")
+    os._exit = _held_exit
     status, module = run_student(path, _config.get("display_path") or path)
     if os.getpid() != _MAIN_PID:  # a forked child of the program ended: just leave
-        os._exit(status)
-    emit("finished", status=status)
-    # Hold until released, with the program's objects (and sockets) still alive.
-    _read_control_line(timeout=float(_config.get("hold", 30.0)))
+        _REAL_EXIT(status)
+    _finish_and_hold(status)
     del module
     try:
         sys.stdout.flush()
