@@ -186,11 +186,11 @@ def _error_fields(exc):
 def _validate_ip_address(sock, address, function):
     """Raise what the real call would for a malformed (host, port), before we replace it:
     routing must not fix a student's bug such as a port given as a string."""
-    size = "2" if sock.family == _socket_module.AF_INET else "2-4"
+    ipv4 = sock.family == _socket_module.AF_INET
     if not isinstance(address, tuple):
         raise TypeError("%s(): AF_INET%s address must be tuple, not %s"
-                        % (function, "" if size == "2" else "6", type(address).__name__))
-    if not (len(address) == 2 if size == "2" else 2 <= len(address) <= 4):
+                        % (function, "" if ipv4 else "6", type(address).__name__))
+    if not (len(address) == 2 if ipv4 else 2 <= len(address) <= 4):
         raise TypeError("AF_INET address must be a pair (host, port)")
     host, port = address[0], address[1]
     if not isinstance(host, (str, bytes, bytearray)):
@@ -513,7 +513,7 @@ def run_student(path, display_path):
         except Exception:
             pass
         emit("exception", error=type(exc).__name__, message=str(exc), lineno=lineno,
-             errno=getattr(exc, "errno", None), traceback=text)
+             traceback=text)
         status = 1
         # Keep the frames (and with them the program's sockets) alive while held.
         module.__dict__.setdefault("__grader_exception__", exc)
