@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from grader import processes
+from grader.peers import plain_socket
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 # What the probe sends is bounded (about 20,000 events, 1 MiB of console text and 1 MiB of
@@ -230,7 +231,7 @@ class ProgramRun:
         network namespace when sandboxed."""
         if self._sandbox is not None:
             return self._sandbox.new_socket(family)
-        return socket.socket(family, socket.SOCK_STREAM)
+        return plain_socket(family)
 
     def owns_listener(self, port: int, ipv6: bool = False) -> bool:
         """Whether the socket listening on this loopback port is the program's own, as far as
