@@ -60,12 +60,9 @@ PORT_NOT_NUMBER = ('The port must be a number, not text: write 12345, not "12345
 UDP = "This lab uses TCP: create the socket with socket.socket() or socket.socket(AF_INET, SOCK_STREAM)."
 
 
-def for_error(error: Optional[str], message: str = "", traceback: str = "",
-              shadowed_socket: bool = False) -> Optional[str]:
+def for_error(error: Optional[str], message: str = "", traceback: str = "") -> Optional[str]:
     """The hint for an exception the program raised, if we know one."""
     message = message or ""
-    if shadowed_socket and error in ("AttributeError", "ImportError", "TypeError"):
-        return SHADOWED_SOCKET
     if error == "SyntaxError" or error == "IndentationError" or error == "TabError":
         if "Missing parentheses in call to 'print'" in message:
             return PYTHON2_PRINT

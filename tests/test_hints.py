@@ -26,12 +26,6 @@ def test_argv_errors_are_recognised_from_the_traceback():
     assert hints.for_error("IndexError", "list index out of range", "x = items[3]") is None
 
 
-def test_a_shadowed_socket_module_explains_the_attribute_error():
-    message = "module 'socket' has no attribute 'AF_INET'"
-    assert hints.for_error("AttributeError", message, shadowed_socket=True) == hints.SHADOWED_SOCKET
-    assert hints.for_error("AttributeError", message) is None
-
-
 def test_unknown_errors_get_no_invented_hint():
     assert hints.for_error("ZeroDivisionError", "division by zero") is None
     assert hints.for_error("ModuleNotFoundError", "No module named 'numpy'") is None

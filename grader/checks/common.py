@@ -31,8 +31,7 @@ def runs(ctx: Context) -> Outcome:
         where = " on line %s" % error.get("lineno") if error.get("lineno") else ""
         actual = "%s%s: %s" % (error.get("error"), where, error.get("message"))
         hint = hints.SEND_ON_LISTENING if facts.sent_on_listening_socket() else \
-            hints.for_error(error.get("error"), error.get("message"), error.get("traceback", ""),
-                            ctx.shadowed_socket)
+            hints.for_error(error.get("error"), error.get("message"), error.get("traceback", ""))
         return Fail(expected, actual, hint or "Read the error above and the line it points to.")
     killed = _killed_by_signal(ctx)
     if killed:

@@ -119,11 +119,6 @@ class Facts:
         connected = self.first("connect_return", ok=True)
         return connected.sock if connected is not None else None
 
-    def sent_bytes(self) -> bytes:
-        """What the program's send calls on its connection passed to the kernel, in order."""
-        return b"".join(c.get("data", "").encode("latin-1")
-                        for c in self.on_socket("send", self.connection) if c.ok)
-
     def closed(self, sock: Optional[SockKey]) -> Optional[Call]:
         closes = self.on_socket("close", sock)
         return closes[0] if closes else None
