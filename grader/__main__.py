@@ -1,13 +1,24 @@
-"""Command line: parses arguments and hands the work to the modules that do it."""
+"""Command line: parses arguments and hands the work to the modules that do it.
+
+Grading one program starts it before loading the judging half of the grader, which then loads
+while the program's interpreter starts: so imports here stay few and light.
+"""
 from __future__ import annotations
 
 import argparse
+import enum
 import os
 import sys
 from typing import List, Optional
 
-from grader.exercise import ROLES
-from grader.results import ExitCode, InputError
+from grader.launch import RUNS
+
+
+class ExitCode(enum.IntEnum):
+    FULL_MARKS = 0
+    CHECKS_FAILED = 1
+    BAD_INPUT = 2
+    GRADER_ERROR = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Example: python -m grader server myserver.py")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for role in ROLES:
+    for role in RUNS:  # the roles: server, client
         sub = commands.add_parser(role, help="grade a %s program against the reference %s"
                                   % (role, "client" if role == "server" else "server"))
         sub.add_argument("file", help="the .py file to grade")
@@ -134,17 +145,31 @@ def _use_color(stream) -> bool:
 
 
 def _grade_one(args) -> int:
-    from grader.grading import GradeOptions, grade_file
-    from grader.report import render
+    from pathlib import Path
 
+    from grader.inputs import InputError, read_program
+    from grader.launch import start_program
+
+    path = Path(args.file)
+    started = []
     try:
-        report = grade_file(args.command, args.file, GradeOptions(
-            timeout=args.timeout, strict=args.strict, sandbox=_sandbox(args.sandbox or False)))
+        read_program(path)  # a file that cannot be graded is said so before anything starts
+        sandbox = _sandbox(args.sandbox or False)
+        # Start the program first: the rest of the grader loads while its interpreter starts.
+        started = [start_program(path, sandbox) for _ in range(RUNS[args.command])]
+        from grader.grading import GradeOptions, grade_file
+        from grader.report import render
+
+        report = grade_file(args.command, path, GradeOptions(
+            timeout=args.timeout, strict=args.strict, sandbox=sandbox), started=started)
     except InputError as exc:
         print("grader: %s" % exc, file=sys.stderr)
         return ExitCode.BAD_INPUT
+    finally:
+        for run in started:
+            run.discard()  # only does something to a run the grading did not adopt
     sys.stdout.write(render(args.format, [report], color=_use_color(sys.stdout), verbose=args.verbose))
-    return report.exit_code
+    return ExitCode.FULL_MARKS if report.full_marks else ExitCode.CHECKS_FAILED
 
 
 def main(argv: Optional[List[str]] = None) -> int:

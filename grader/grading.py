@@ -11,12 +11,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from grader.checks import Context, evaluate
 from grader.checks.facts import Facts
 from grader.exercise import CLIENT, HELLO_WORLD, ROLES, SERVER, Exercise
 from grader.inputs import read_program
+from grader.launch import RUNS, StartedProgram
 from grader.results import Report
 from grader.session import Trace, run_session
 from grader.timeline import build_timeline
@@ -35,30 +36,49 @@ class GradeOptions:
 
 
 def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
-               exercise: Exercise = HELLO_WORLD) -> Report:
+               exercise: Exercise = HELLO_WORLD, started: Sequence[StartedProgram] = ()) -> Report:
     """Run the program at ``path`` as the lab's ``role`` against the reference counterpart.
+
+    ``started``: runs of this program already started by ``launch.start_program`` with the same
+    ``options.sandbox``, ``launch.RUNS[role]`` of them (the command line starts them before it
+    loads the rest of the grader); the grading adopts and cleans them up.  Without them it
+    starts its own.
 
     Raises ``InputError`` (with a message for the user) when the file cannot be graded at all.
     """
     if role not in ROLES:
         raise ValueError("role must be one of %s, not %r" % (", ".join(ROLES), role))
-    started = time.monotonic()
-    path = Path(path)
+    runs = list(started) or [None] * RUNS[role]
+    try:
+        if len(runs) != RUNS[role]:
+            raise ValueError("a %s grading takes %d started runs, not %d" % (role, RUNS[role], len(runs)))
+        return _grade(role, Path(path), options, exercise, runs)
+    finally:
+        for run in runs:
+            if run is not None:
+                run.discard()  # only does something to a run no session adopted
+
+
+def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
+           runs: List[Optional[StartedProgram]]) -> Report:
+    began = time.monotonic()
     source = read_program(path)
     time_limit = options.timeout if options.timeout is not None else exercise.time_limit
     message = exercise.message
     other_message = ""
+
+    def session(message: str, run: Optional[StartedProgram]) -> Trace:
+        return run_session(role, path, exercise, message.encode(), time_limit, options.sandbox, run)
+
     if role == SERVER:
-        trace = run_session(role, path, exercise, message.encode(), time_limit, options.sandbox)
+        trace = session(message, runs[0])
         other_trace = None
     else:
         # The same client also meets a server that sends another message, so printing a fixed
         # text cannot pass.  Random, so a program cannot know it in advance.
         other_message = other_message_like(message)
-        trace, other_trace = _in_parallel(
-            lambda: run_session(role, path, exercise, message.encode(), time_limit, options.sandbox),
-            lambda: run_session(role, path, exercise, other_message.encode(), time_limit,
-                                options.sandbox))
+        trace, other_trace = _in_parallel(lambda: session(message, runs[0]),
+                                          lambda: session(other_message, runs[1]))
     ctx = Context(
         role=role, exercise=exercise, facts=Facts.of(trace), strict=options.strict,
         other_facts=Facts.of(other_trace) if other_trace else None, other_message=other_message,
@@ -68,7 +88,7 @@ def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
     return Report(
         role=role, file=str(path), checks=checks,
         stdout=trace.output.stdout.text, stderr=trace.output.stderr.text,
-        duration=round(time.monotonic() - started, 3), exit_status=trace.exit_status,
+        duration=round(time.monotonic() - began, 3), exit_status=trace.exit_status,
         stopped_because=trace.stopped_because, requested_address=_requested_address(trace),
         notes=tuple(_notes(trace)), timeline=build_timeline(trace),
     )

@@ -3,10 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.results import InputError
-
 PYTHON_SUFFIXES = (".py", ".pyw")
 MAX_SOURCE_BYTES = 1 << 20
+
+
+class InputError(Exception):
+    """The file to grade cannot be graded at all (missing, a directory, empty, not Python).
+
+    The message is shown to the user as it is, so it must read as plain advice.
+    """
 
 
 def read_program(path: Path) -> bytes:

@@ -1,4 +1,4 @@
-"""What a grading produces: check results, the report, and the CLI exit codes.
+"""What a grading produces: check results and the report.
 
 Everything here is a small frozen value; ``Report.to_dict()`` is the JSON form that every
 other output (text, JUnit, Gradescope, gradebooks) is rendered from.
@@ -15,13 +15,6 @@ class Status(str, enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"
-
-
-class ExitCode(enum.IntEnum):
-    FULL_MARKS = 0
-    CHECKS_FAILED = 1
-    BAD_INPUT = 2
-    GRADER_ERROR = 3
 
 
 @dataclass(frozen=True)
@@ -85,10 +78,6 @@ class Report:
                 return c
         raise KeyError(check_id)
 
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.FULL_MARKS if self.full_marks else ExitCode.CHECKS_FAILED
-
     def to_dict(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)
         data["score"] = self.score
@@ -116,11 +105,3 @@ class Report:
             requested_address=data.get("requested_address"), notes=tuple(data.get("notes", ())),
             timeline=timeline,
         )
-
-
-class InputError(Exception):
-    """The file to grade cannot be graded at all (missing, a directory, empty, not Python).
-
-    The message is shown to the user as it is, so it must read as plain advice.
-    """
-

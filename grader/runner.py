@@ -1,8 +1,8 @@
 """One run of a student's file under the probe: start, talk to the probe, capture, stop.
 
-The program runs as ``python -u probe/bootstrap.py FILE`` in a fresh temporary directory holding
-a copy of its file, with stdin closed and stdout/stderr captured up to a limit (the rest is
-counted and dropped, so an endless print loop costs no memory).  Probe events arrive on a pipe and
+The program is started by ``grader.launch`` (``python -S -u probe/bootstrap.py FILE`` in a fresh
+temporary directory holding a copy of its file, stdin closed); stdout/stderr are captured up to
+a limit (the rest is counted and dropped, so an endless print loop costs no memory).  Probe events arrive on a pipe and
 are handed to ``on_event`` in the order the program produced them.
 """
 from __future__ import annotations
@@ -12,8 +12,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -21,9 +19,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from grader import processes
+from grader.launch import StartedProgram, start_program
 from grader.peers import plain_socket
 
-BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 # What the probe sends is bounded (about 20,000 events, 1 MiB of console text and 1 MiB of
 # payload); the program can write into its channel too, so the grader keeps no more than that.
 MAX_EVENTS = 25_000
@@ -34,10 +32,6 @@ MAX_EVENT_BYTES = 16 << 20
 _ALWAYS_KEPT = ("hello", "finished", "exception", "syntax_error")
 _ALWAYS_KEPT_BYTES = tuple(('"%s"' % kind).encode() for kind in _ALWAYS_KEPT)
 _CHUNK = 65536
-
-# Variables that would change how the student's interpreter starts; a grading must not depend
-# on the grader's own environment.
-_DROPPED_VARIABLES = ("PYTHONINSPECT", "PYTHONSTARTUP", "PYTHONBREAKPOINT", "PYTHONHOME")
 
 
 @dataclass(frozen=True)
@@ -135,7 +129,7 @@ class ProgramRun:
         self.sandboxed = sandbox  # in its own namespaces (grader/sandbox.py); check available() first
         self._sandbox = None  # a grader.sandbox.Sandbox when sandboxed
         self._job: object = None  # what processes.track returned
-        self.marker = os.urandom(16).hex()
+        self.marker = ""  # set by start()
         self.process: Optional[subprocess.Popen] = None
         self.workdir: Optional[str] = None
         self.started_at = 0.0
@@ -146,67 +140,22 @@ class ProgramRun:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self.workdir = tempfile.mkdtemp(prefix="grader-run-")
-        target = os.path.join(self.workdir, self.source.name)
-        shutil.copyfile(self.source, target)
-        event_r, event_w = os.pipe()
-        control_r, control_w = os.pipe()
-        child_ends = [event_w, control_r]
-        handles = [self._inheritable_handle(fd) for fd in child_ends]
-        env = dict(os.environ)
-        for name in _DROPPED_VARIABLES:
-            env.pop(name, None)
-        env.update({
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONIOENCODING": "utf-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "GRADER_PROBE": json.dumps({"event": handles[0], "control": handles[1]}),
-            processes.MARKER_VARIABLE: self.marker,
-        })
-        # -S: the probe sets up site-packages itself, without the machine's .pth hooks.
-        argv = [sys.executable, "-S", "-u", BOOTSTRAP, target]
-        passed = list(handles)
-        if self.sandboxed:
-            from grader.sandbox import Sandbox  # Linux only, and only when asked for
-
-            self._sandbox = Sandbox(self.workdir)
-            argv = self._sandbox.command(argv)
-            passed += self._sandbox.pass_fds()
-        try:
-            self.process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=self.workdir, env=env, **processes.popen_kwargs(passed))
-        except BaseException:
-            for fd in (event_r, event_w, control_r, control_w):
-                os.close(fd)
-            if self._sandbox is not None:
-                self._sandbox.close()
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            raise
-        self._job = processes.track(self.process)
-        self.started_at = time.monotonic()
-        for fd in child_ends:
-            os.close(fd)
-        self._control_fd = control_w
+    def start(self, started: Optional[StartedProgram] = None) -> None:
+        """Start the program, or adopt one ``launch.start_program`` started already."""
+        started = started or start_program(self.source, sandbox=self.sandboxed)
+        started.adopted = True  # from here on, finish() cleans up everything
+        self.process, self.workdir, self.marker = started.process, started.workdir, started.marker
+        self._job, self._sandbox, self.started_at = started.job, started.sandbox, started.started_at
+        self._control_fd = started.control_fd
         self._stdout = _StreamCapture(self.process.stdout, self.output_limit)
         self._stderr = _StreamCapture(self.process.stderr, self.output_limit)
-        self._events = _EventReader(event_r, self.on_event)
+        self._events = _EventReader(started.event_fd, self.on_event)
         self._readers = [self._stdout, self._stderr, self._events]
         for reader in self._readers:
             reader.start()
         if self._sandbox is not None:
             self._sandbox.started()  # raises SandboxError; finish() still cleans up
             self.started_at = time.monotonic()  # the program's time starts with its namespace
-
-    @staticmethod
-    def _inheritable_handle(fd: int) -> int:
-        if processes.IS_WINDOWS:
-            import msvcrt
-            handle = msvcrt.get_osfhandle(fd)
-            os.set_handle_inheritable(handle, True)
-            return handle
-        return fd
 
     def send(self, message: Dict) -> None:
         """One line to the probe (configuration, release).  A gone program is not an error."""

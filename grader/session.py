@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from grader.exercise import CLIENT, SERVER, Exercise
+from grader.launch import StartedProgram
 from grader.peers import Observation, ReferenceClient, ReferenceServer
 from grader.runner import ProgramRun, RunOutput
 
@@ -61,10 +62,12 @@ class Trace:
 
 
 def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
-                time_limit: float, sandbox: bool = False) -> Trace:
+                time_limit: float, sandbox: bool = False,
+                started: Optional[StartedProgram] = None) -> Trace:
     """``sandbox``: run the program in its own namespaces (``grader.sandbox``; check
-    ``grader.sandbox.available()`` first)."""
-    return _Session(role, source, exercise, message, time_limit, sandbox).run()
+    ``grader.sandbox.available()`` first).  ``started``: the program, already started by
+    ``launch.start_program`` (with the same ``sandbox``); the session adopts it."""
+    return _Session(role, source, exercise, message, time_limit, sandbox).run(started)
 
 
 class _Session:
@@ -88,17 +91,19 @@ class _Session:
         self.shut_down_socks: set = set()
         self.stopping = False  # the grader has decided to stop the program
         self.listen_verified: Optional[bool] = None
+        # Set the moment the process ends (Popen.wait with a timeout would poll, and be late).
+        self.exited = threading.Event()
 
     # -- main loop ------------------------------------------------------------------------------
 
-    def run(self) -> Trace:
+    def run(self, program: Optional[StartedProgram] = None) -> Trace:
         started = time.monotonic()
         # Until the probe says hello, the limit also allows for the interpreter's start, which
         # can be slow on a loaded machine; from hello on, it is the student's code that counts.
         self.deadline = started + self.time_limit + STARTUP_ALLOWANCE
         stopped_because = None
         try:
-            self.program.start()
+            self.program.start(program)
             threading.Thread(target=self._watch_exit, daemon=True).start()
             while True:
                 now = time.monotonic()
@@ -150,6 +155,7 @@ class _Session:
 
     def _watch_exit(self) -> None:
         self.program.process.wait()
+        self.exited.set()
         self.inbox.put(("exit", None))
 
     def _peer_done(self) -> None:
@@ -171,7 +177,7 @@ class _Session:
         if self.quiet_reason == "finished" and self.finished_status is not None:
             self._stop_peer()
             self.program.release()
-            self.program.wait(timeout=1.0)
+            self.exited.wait(timeout=1.0)
             return self.program.finish()
         self.stopping = True
         output = self.program.finish()

@@ -6,7 +6,7 @@ import pytest
 
 from grader.batch import source
 from grader.batch.discover import CANVAS, FOLDERS, GRADESCOPE, discover
-from grader.results import InputError
+from grader.inputs import InputError
 from test_batch_support import write
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from grader.exercise import HELLO_WORLD
-from grader.results import CheckResult, InputError, Report, Status, TimelineEntry
+from grader.inputs import InputError
+from grader.results import CheckResult, Report, Status, TimelineEntry
 
 
 def make_report(role: str, failed: Iterable[str] = (), *, file: str = "x.py", stdout: str = "",

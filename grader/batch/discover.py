@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 from grader.batch import yaml_subset
 from grader.batch.roles import assign_roles, is_python_file
-from grader.results import InputError
+from grader.inputs import InputError
 
 GRADESCOPE = "Gradescope export"
 CANVAS = "Canvas export"

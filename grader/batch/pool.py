@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from grader.batch.outcome import ERROR, GRADED, RoleOutcome
-from grader.results import InputError, Report
+from grader.inputs import InputError
+from grader.results import Report
 
 GradeFunction = Callable[[str, Path], Report]
 

@@ -29,7 +29,8 @@ from grader.batch.outcome import ERROR, MISSING, RoleOutcome, StudentResult
 from grader.batch.pool import GradeFunction, Progress, Task, default_jobs, grade_all
 from grader.batch.summary import summary_text
 from grader.exercise import ROLES
-from grader.results import InputError, Report
+from grader.inputs import InputError
+from grader.results import Report
 
 RESULTS_JSON = "results.json"
 

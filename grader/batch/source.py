@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from grader.results import InputError
+from grader.inputs import InputError
 
 MAX_UNPACKED_BYTES = 1_000_000_000  # a class of 400 small programs is a few MB
 MAX_MEMBERS = 50_000

@@ -8,9 +8,10 @@ pay for loading the XML writer.
 from __future__ import annotations
 
 import importlib
-from typing import Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Tuple
 
-from grader.results import Report
+if TYPE_CHECKING:
+    from grader.results import Report
 
 RENDERERS: Dict[str, Tuple[str, str]] = {
     "text": ("grader.report.text", "render_text_reports"),

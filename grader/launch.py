@@ -1,0 +1,125 @@
+"""Starting a student's program under the probe, and nothing more.
+
+Kept apart from the rest of the runner, and light to import, so the command line can start the
+program first and load the judging half of the grader while the program's own interpreter
+starts on another core.  The probe says hello and then waits for its configuration, so a
+started program does nothing until a session adopts it (``runner.ProgramRun.start``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from grader import processes
+
+BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
+
+# How many runs of a program a grading needs: a client also meets a reference server that sends
+# another message (grading.py), so that printing a fixed text cannot pass.
+RUNS = {"server": 1, "client": 2}
+
+# Variables that would change how the student's interpreter starts; a grading must not depend
+# on the grader's own environment.
+_DROPPED_VARIABLES = ("PYTHONINSPECT", "PYTHONSTARTUP", "PYTHONBREAKPOINT", "PYTHONHOME")
+
+
+class StartedProgram:
+    """A program started under the probe, waiting for a session to adopt it.
+
+    Whoever starts one either hands it to a session, which then owns and cleans up everything,
+    or calls ``discard()``.
+    """
+
+    def __init__(self, process: subprocess.Popen, workdir: str, marker: str, event_fd: int,
+                 control_fd: int, job: object, sandbox: object, started_at: float):
+        self.process = process
+        self.workdir = workdir
+        self.marker = marker  # in the environment of the program and everything it starts
+        self.event_fd = event_fd  # read end of the probe's event pipe
+        self.control_fd = control_fd  # write end of the probe's control pipe
+        self.job = job  # what processes.track returned
+        self.sandbox = sandbox  # a grader.sandbox.Sandbox, or None
+        self.started_at = started_at
+        self.adopted = False
+
+    def discard(self) -> None:
+        """Stop and clean up a program no session adopted (a no-op once adopted)."""
+        if self.adopted:
+            return
+        self.adopted = True
+        processes.kill_tree(self.process, self.marker, job=self.job)
+        for fd in (self.event_fd, self.control_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for pipe in (self.process.stdout, self.process.stderr):
+            pipe.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
+    """Start ``source`` under the probe, from a copy in a fresh temporary folder, with stdin
+    closed and stdout/stderr on pipes.  ``sandbox``: in its own namespaces (grader/sandbox.py;
+    check ``grader.sandbox.available()`` first)."""
+    workdir = tempfile.mkdtemp(prefix="grader-run-")
+    target = os.path.join(workdir, Path(source).name)
+    event_r = event_w = control_r = control_w = None
+    box = None
+    try:
+        shutil.copyfile(source, target)
+        event_r, event_w = os.pipe()
+        control_r, control_w = os.pipe()
+        handles = [_inheritable_handle(fd) for fd in (event_w, control_r)]
+        marker = os.urandom(16).hex()
+        env = dict(os.environ)
+        for name in _DROPPED_VARIABLES:
+            env.pop(name, None)
+        env.update({
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONIOENCODING": "utf-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "GRADER_PROBE": '{"event": %d, "control": %d}' % tuple(handles),
+            processes.MARKER_VARIABLE: marker,
+        })
+        # -S: the probe sets up site-packages itself, without the machine's .pth hooks.
+        argv = [sys.executable, "-S", "-u", BOOTSTRAP, target]
+        passed = list(handles)
+        if sandbox:
+            from grader.sandbox import Sandbox  # Linux only, and only when asked for
+
+            box = Sandbox(workdir)
+            argv = box.command(argv)
+            passed += box.pass_fds()
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=workdir, env=env, **processes.popen_kwargs(passed))
+    except BaseException:
+        for fd in (event_r, event_w, control_r, control_w):
+            if fd is not None:
+                os.close(fd)
+        if box is not None:
+            box.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    job = processes.track(process)
+    for fd in (event_w, control_r):
+        os.close(fd)  # the child's ends
+    return StartedProgram(process, workdir, marker, event_r, control_w, job, box, time.monotonic())
+
+
+def _inheritable_handle(fd: int) -> int:
+    if processes.IS_WINDOWS:
+        import msvcrt
+        handle = msvcrt.get_osfhandle(fd)
+        os.set_handle_inheritable(handle, True)
+        return handle
+    return fd
+
