@@ -1,6 +1,8 @@
 """When a session ends and why: the verdict must not depend on how long the grader waits."""
 from __future__ import annotations
 
+import pytest
+
 from conftest import FIXTURES, parse_fixture
 from grader.grading import GradeOptions, grade_file
 
@@ -19,3 +21,27 @@ def test_a_program_still_running_at_the_limit_is_stopped_for_it():
     assert report.stopped_because == "time limit"
     assert report.check("client.exits").status.value == "failed"
     assert report.check("client.prints_message").passed  # graded on what it did before
+
+
+EXITS_WITH = '''import atexit, socket, sys
+atexit.register(lambda: print("goodbye from atexit"))
+s = socket.socket()
+print("Connecting to server...")
+s.connect(("localhost", 12345))
+print("Waiting for reply...")
+print(s.recv(1024).decode())
+s.close()
+sys.exit(%s)
+'''
+
+
+@pytest.mark.parametrize("code, status", [("0", 0), ("3", 3), ("256 + 7", 7), ("2 ** 100", 255)])
+def test_a_program_ends_as_under_python_itself(tmp_path, code, status):
+    # The probe skips the interpreter's teardown when the program ends: its atexit functions
+    # must still run, their output still be captured, and the exit status be Python's own.
+    path = tmp_path / "client.py"
+    path.write_text(EXITS_WITH % code)
+    report = grade_file("client", path)
+    assert report.stdout.rstrip().endswith("goodbye from atexit")
+    assert report.exit_status == status
+    assert report.check("client.exits").passed == (status == 0)
