@@ -6,7 +6,6 @@ counterpart and loopback ports.
 from __future__ import annotations
 
 import random
-import string
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +25,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "student_template"
 # CPython's ast module shares its conversion state between threads: parsing in parallel
 # gradings can raise "SystemError: AST constructor recursion depth mismatch" (gh-106905).
 _AST_LOCK = threading.Lock()
+# string.ascii_lowercase and co., without importing string (it compiles a regex on import).
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_UPPER = _LOWER.upper()
+_DIGITS = "0123456789"
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,14 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
         other_message = other_message_like(message)
         trace, other_trace = _in_parallel(lambda: session(message, runs[0]),
                                           lambda: session(other_message, runs[1]))
+    facts = Facts.of(trace)
     ctx = Context(
-        role=role, exercise=exercise, facts=Facts.of(trace), strict=options.strict,
+        role=role, exercise=exercise, facts=facts, strict=options.strict,
         other_facts=Facts.of(other_trace) if other_trace else None, other_message=other_message,
-        shadowed_socket=shadows_socket_module(path), is_template=is_blank_template(source, role),
+        shadowed_socket=shadows_socket_module(path),
+        # The blank templates make no socket: only a program that made none can be one (and
+        # only then does it matter), which spares every other grading the parse.
+        is_template=not facts.made_socket and is_blank_template(source, role),
     )
     checks = evaluate(ctx)
     return Report(
@@ -121,12 +128,12 @@ def other_message_like(message: str) -> str:
     only on whether it prints what it received, never on which message was drawn."""
     rng = random.SystemRandom()
     def draw(ch: str) -> str:
-        for alphabet in (string.ascii_lowercase, string.ascii_uppercase, string.digits):
+        for alphabet in (_LOWER, _UPPER, _DIGITS):
             if ch in alphabet:
                 return rng.choice(alphabet)
         return ch
-    if not any(ch in string.ascii_letters + string.digits for ch in message):
-        return "".join(rng.choice(string.ascii_lowercase) for _ in range(8))
+    if not any(ch in _LOWER + _UPPER + _DIGITS for ch in message):
+        return "".join(rng.choice(_LOWER) for _ in range(8))
     while True:
         other = "".join(draw(ch) for ch in message)
         if other != message:
@@ -151,7 +158,7 @@ def is_blank_template(source: bytes, role: str) -> bool:
 
 
 def _code_shape(source: bytes) -> str:
-    import ast  # only here: most gradings never get this far
+    import ast  # only here: most gradings never get this far (see _grade)
 
     tree = ast.parse(source)
     body = tree.body

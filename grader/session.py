@@ -52,7 +52,7 @@ class Trace:
     finished_status: Optional[int]  # the status the program's code ended with, if it ended
     exit_status: Optional[int]  # the process's exit status; None when the grader stopped it
     stopped_because: Optional[str]  # why the grader stopped it, when it did
-    started_at: float
+    started_at: float  # when the program was let go (its code starts), or else started
     duration: float
     time_limit: float
     main_pid: Optional[int]
@@ -91,6 +91,7 @@ class _Session:
         self.shut_down_socks: set = set()
         self.stopping = False  # the grader has decided to stop the program
         self.listen_verified: Optional[bool] = None
+        self.code_started_at = 0.0  # when the probe got its configuration and ran the program
         # Set the moment the process ends (Popen.wait with a timeout would poll, and be late).
         self.exited = threading.Event()
 
@@ -138,7 +139,8 @@ class _Session:
             role=self.role, message=self.message, events=self.events,
             peer=self.peer.observation if self.peer else Observation(),
             output=output, finished_status=self.finished_status, exit_status=exit_status,
-            stopped_because=stopped_because, started_at=self.program.started_at or started,
+            stopped_because=stopped_because,
+            started_at=self.code_started_at or self.program.started_at or started,
             duration=time.monotonic() - started, time_limit=self.time_limit,
             main_pid=self.main_pid, listen_verified=self.listen_verified,
         )
@@ -212,6 +214,7 @@ class _Session:
                 # Only now: a sandboxed program's network namespace exists from here on.
                 self._start_reference_server()
             self.program.send(self._probe_config())
+            self.code_started_at = time.monotonic()
             return
         if event.get("pid") != self.main_pid:
             return  # a forked child: recorded, but it does not steer the session

@@ -63,8 +63,6 @@ def check(check_id: str):
 
 
 def evaluate(ctx: Context) -> Tuple[CheckResult, ...]:
-    from grader.checks import client, server  # noqa: F401  (registers the checks)
-
     results: Dict[str, CheckResult] = {}
     runs_id = ctx.role + ".runs"
     for spec in ctx.exercise.specs(ctx.role):
@@ -93,3 +91,7 @@ def _result(spec, outcome: Outcome) -> CheckResult:
         return CheckResult(status=Status.FAILED, points=0.0, expected=outcome.expected,
                            actual=outcome.actual, hint=outcome.hint, notes=outcome.notes, **base)
     return CheckResult(status=Status.SKIPPED, points=0.0, reason=outcome.reason, **base)
+
+
+# The checks register themselves; they import the names above, so they come last.
+from grader.checks import client, server  # noqa: E402,F401

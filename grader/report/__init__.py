@@ -8,7 +8,7 @@ pay for loading the XML writer.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Tuple
 
 if TYPE_CHECKING:
     from grader.results import Report
@@ -20,6 +20,11 @@ RENDERERS: Dict[str, Tuple[str, str]] = {
 }
 
 
-def render(fmt: str, reports: List[Report], *, color: bool = False, verbose: bool = False) -> str:
+def renderer(fmt: str) -> Callable[..., str]:
+    """The render function of ``fmt``, its module loaded."""
     module, function = RENDERERS[fmt]
-    return getattr(importlib.import_module(module), function)(reports, color=color, verbose=verbose)
+    return getattr(importlib.import_module(module), function)
+
+
+def render(fmt: str, reports: List[Report], *, color: bool = False, verbose: bool = False) -> str:
+    return renderer(fmt)(reports, color=color, verbose=verbose)
