@@ -3,10 +3,10 @@
 How a sandboxed run is built (``Sandbox.command`` wraps the program's command line)::
 
     unshare [--user --map-root-user] --net --pid --mount --fork --kill-child \\
-        python -I -S grader/sandbox.py SPEC -- python -u bootstrap.py FILE
+        python -I -S sandbox_init.pyc SPEC... -- python -S -u bootstrap.py FILE
 
 ``unshare`` creates the namespaces (as root, or through an unprivileged user namespace) and this
-file, run as a script, becomes process 1 of the new PID namespace (the *init*).  Before any
+file, run as a script (compiled, see below), becomes process 1 of the new PID namespace (the *init*).  Before any
 student code exists it
 
 * brings up ``lo``: the namespace has no other interface, so nothing but loopback is reachable;
@@ -31,18 +31,24 @@ running and exits, and the kernel kills every process left in the PID namespace.
 dies, the init sees its socket close and does the same; if ``unshare`` is killed, ``--kill-child``
 takes the init down.
 
-This file imports only the standard library, so that it can run as the init script; the
-grader's side imports its heavier modules where it uses them, so the init starts fast.
+The init runs once per program, so what it costs is paid hundreds of times in a batch: it
+imports only what it uses at its start (``os``, ``ctypes`` and the C modules ``_socket``,
+``_signal``, ``select``, ``fcntl``; no ``json``, ``re``, ``typing``, ``enum``), its spec comes
+as plain arguments, and the grader runs it from a file compiled once per grader process
+(``_init_script``), so it is not compiled again for every program.  The grader's side imports
+its modules only when it is not the init.
 """
 from __future__ import annotations
 
-import json
+import _socket  # the C module under socket: all the init needs, without socket's imports
+import _thread
 import os
-import signal
-import socket
-import struct
 import sys
-from typing import List, Optional, Tuple
+
+if __name__ != "__main__":  # the grader's side; the init needs none of these
+    import socket
+    import threading
+    from typing import List, Optional, Tuple
 
 THIS_FILE = os.path.abspath(__file__)
 UNSHARE = "unshare"
@@ -150,7 +156,6 @@ class Sandbox:
 
     def __init__(self, workdir: str):
         import tempfile
-        import threading
 
         self.workdir = os.path.realpath(workdir)
         self.as_root = os.geteuid() == 0
@@ -168,19 +173,15 @@ class Sandbox:
                     os.chown(name, NOBODY, NOBODY)
 
     def command(self, argv: List[str]) -> List[str]:
-        spec = {
-            "root": self._mount_point,
-            "workdir": self.workdir,
-            "read_only": _read_only_paths(),
-            "control": self._init_end.fileno(),
-            "as_root": self.as_root,
-        }
+        # The init's spec, as arguments (see _init_main): every path is absolute, so none is "--".
+        spec = [str(self._init_end.fileno()), "root" if self.as_root else "user", self._mount_point,
+                self.workdir] + _read_only_paths()
         wrapper = [_unshare_path() or UNSHARE]
         if not self.as_root:
             wrapper += ["--user", "--map-root-user"]
         wrapper += ["--net", "--pid", "--mount", "--propagation", "private", "--fork",
                     "--kill-child"]
-        return wrapper + [sys.executable, "-I", "-S", THIS_FILE, json.dumps(spec), "--"] + list(argv)
+        return wrapper + [sys.executable, "-I", "-S", _init_script()] + spec + ["--"] + list(argv)
 
     def pass_fds(self) -> List[int]:
         return [self._init_end.fileno()]
@@ -262,6 +263,39 @@ def _read_only_paths() -> List[str]:
         if os.path.lexists(path) and path not in paths:
             paths.append(path)
     return paths
+
+
+_COMPILED: list = []  # [path of this file compiled for the init], once made
+_COMPILED_LOCK = _thread.allocate_lock()
+
+
+def _init_script() -> str:
+    """The file the init runs: this one, compiled once per grader process into a private
+    temporary folder (``python FILE.pyc`` runs compiled code as it is), so that each init does
+    not compile some 500 lines again; this file itself when that cannot be done."""
+    with _COMPILED_LOCK:
+        if not _COMPILED:
+            _COMPILED.append(_compile_init() or THIS_FILE)
+        return _COMPILED[0]
+
+
+def _compile_init() -> Optional[str]:
+    import atexit
+    import py_compile
+    import shutil
+    import tempfile
+
+    folder = None
+    try:
+        folder = tempfile.mkdtemp(prefix="grader-sandbox-init-")
+        target = py_compile.compile(THIS_FILE, cfile=os.path.join(folder, "sandbox_init.pyc"),
+                                    doraise=True)
+    except (OSError, py_compile.PyCompileError):
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        return None
+    atexit.register(shutil.rmtree, folder, True)
+    return target
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,10 +385,15 @@ def _make_place(root: str, path: str, like: str) -> str:
 
 def _loopback_up() -> None:
     import fcntl
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    import struct  # ctypes has loaded it already
+
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         request = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    finally:
+        sock.close()
 
 
 def _build_root(libc: _Libc, spec: dict) -> None:
@@ -410,9 +449,15 @@ def _drop_privileges(libc: _Libc, as_root: bool) -> None:
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _send(control: socket.socket, text: str, fds=()) -> None:
+def _send(control, text: str, fds=()) -> None:
+    """One message to the grader, with file descriptors (``socket.send_fds`` without ``socket``)."""
+    data = text.encode("utf-8", "replace")
     try:
-        socket.send_fds(control, [text.encode("utf-8", "replace")], list(fds))
+        if fds:
+            rights = b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)  # C ints
+            control.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+        else:
+            control.send(data)
     except OSError:
         pass
 
@@ -436,21 +481,18 @@ def _left_in_namespace() -> int:
     return count
 
 
-def _serve(control: socket.socket, child: int) -> int:
+def _serve(control, child: int) -> int:
     """Hand out sockets until the program's main process ends; returns its exit status."""
+    import _signal
     import select
+
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    _signal.set_wakeup_fd(wake_w)
+    _signal.signal(_signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD wakes select()
     status = None
-    while status is None:
-        try:
-            ready, _, _ = select.select([control, wake_r], [], [], 1.0)
-        except InterruptedError:
-            ready = []
-        if wake_r in ready:
-            os.read(wake_r, 4096)
+    while True:
+        # Reap first: the program may have ended before the handler was there.
         while True:  # reap everything: orphans of the program come to us
             try:
                 pid, raw = os.waitpid(-1, os.WNOHANG)
@@ -461,13 +503,21 @@ def _serve(control: socket.socket, child: int) -> int:
                 break
             if pid == child:
                 status = os.waitstatus_to_exitcode(raw)
-        if control in ready and status is None:
+        if status is not None:
+            break
+        try:
+            ready, _, _ = select.select([control, wake_r], [], [], 1.0)
+        except InterruptedError:
+            ready = []
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        if control in ready:
             request = control.recv(16)
             if not request:
                 return 137  # the grader is gone: leaving takes the whole namespace down
-            family = socket.AF_INET6 if request == b"6" else socket.AF_INET
+            family = _socket.AF_INET6 if request == b"6" else _socket.AF_INET
             try:
-                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock = _socket.socket(family, _socket.SOCK_STREAM)
             except OSError as exc:
                 _send(control, "error:%s" % exc)
                 continue
@@ -479,9 +529,13 @@ def _serve(control: socket.socket, child: int) -> int:
 
 
 def _init_main(args: List[str]) -> int:
-    spec = json.loads(args[0])
-    argv = args[args.index("--") + 1:]
-    control = socket.socket(fileno=spec["control"])
+    # The spec (Sandbox.command): control fd, "root" or "user", the new root's mount point, the
+    # run's directory, the read-only paths, "--", the program's argv.
+    split = args.index("--")
+    spec = {"control": int(args[0]), "as_root": args[1] == "root", "root": args[2],
+            "workdir": args[3], "read_only": args[4:split]}
+    argv = args[split + 1:]
+    control = _socket.socket(fileno=spec["control"])
     libc = _Libc()
     try:
         _loopback_up()
