@@ -6,16 +6,14 @@ scripts rely on them, so change descriptions and points freely but keep the ids.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, NamedTuple, Tuple
 
 SERVER = "server"
 CLIENT = "client"
 ROLES = (SERVER, CLIENT)
 
 
-@dataclass(frozen=True)
-class CheckSpec:
+class CheckSpec(NamedTuple):
     id: str
     description: str
     points: float = 1.0
@@ -23,8 +21,7 @@ class CheckSpec:
     requires: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Exercise:
+class Exercise(NamedTuple):
     name: str
     message: str
     # Console lines in the order the handout asks for them, keyed by their role in the steps.

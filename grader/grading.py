@@ -8,9 +8,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from grader.checks import Context, evaluate
 from grader.checks.facts import Facts
@@ -31,8 +30,7 @@ _UPPER = _LOWER.upper()
 _DIGITS = "0123456789"
 
 
-@dataclass(frozen=True)
-class GradeOptions:
+class GradeOptions(NamedTuple):
     timeout: Optional[float] = None  # seconds; None: the exercise's time limit
     strict: bool = False  # console lines must match to the letter
     sandbox: bool = False  # own network, PID and mount namespaces (Linux; grader.sandbox)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, NamedTuple, Optional, Sequence
 
 _TRAILING_PUNCTUATION = string.punctuation + "\u2026\u3002"  # also "…" and "。"
 
@@ -25,16 +24,14 @@ def lines_match(expected: str, actual: str, strict: bool = False) -> bool:
     return normalize(actual) == normalize(expected)
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """A console line and where in the event log it was printed (its first write)."""
 
     text: str
     position: int
 
 
-@dataclass(frozen=True)
-class LineMatch:
+class LineMatch(NamedTuple):
     line: Line
     exact: bool  # equal to the expected text to the letter
 

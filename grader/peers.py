@@ -15,7 +15,6 @@ import selectors
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
 
 RECEIVE_LIMIT = 1 << 16  # bytes kept of what the program sent us
@@ -27,23 +26,23 @@ def plain_socket(family: int) -> socket.socket:
     return socket.socket(family, socket.SOCK_STREAM)
 
 
-@dataclass
 class Observation:
-    """What a counterpart saw of one connection, in its own words."""
+    """What a counterpart saw of one connection, in its own words (filled in as it happens)."""
 
-    connected: bool = False
-    connected_at: Optional[float] = None
-    program_address: Optional[Tuple[str, int]] = None  # the program's end of the connection
-    own_address: Optional[Tuple[str, int]] = None  # this counterpart's end of it
-    connect_error: Optional[str] = None
-    received: bytes = b""
-    received_total: int = 0
-    pieces: List[int] = field(default_factory=list)  # sizes of the recv() results, in order
-    sent: bytes = b""
-    send_error: Optional[str] = None
-    # How the connection ended from here: "eof" (the program closed), "reset", "stopped" (the
-    # grader ended the wait: the program finished, stalled or ran out of time), or None.
-    ended: Optional[str] = None
+    def __init__(self) -> None:
+        self.connected = False
+        self.connected_at: Optional[float] = None
+        self.program_address: Optional[Tuple[str, int]] = None  # the program's end of the connection
+        self.own_address: Optional[Tuple[str, int]] = None  # this counterpart's end of it
+        self.connect_error: Optional[str] = None
+        self.received = b""
+        self.received_total = 0
+        self.pieces: List[int] = []  # sizes of the recv() results, in order
+        self.sent = b""
+        self.send_error: Optional[str] = None
+        # How the connection ended from here: "eof" (the program closed), "reset", "stopped" (the
+        # grader ended the wait: the program finished, stalled or ran out of time), or None.
+        self.ended: Optional[str] = None
     ended_at: Optional[float] = None
     program_alive_at_end: Optional[bool] = None
 

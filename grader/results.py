@@ -5,10 +5,8 @@ other output (text, JUnit, Gradescope, gradebooks) is rendered from.
 """
 from __future__ import annotations
 
-import dataclasses
 import enum
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 
 class Status(str, enum.Enum):
@@ -17,8 +15,7 @@ class Status(str, enum.Enum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """The verdict of one check. ``expected``/``actual``/``hint`` are for the student."""
 
     id: str
@@ -37,8 +34,7 @@ class CheckResult:
         return self.status is Status.PASSED
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
+class TimelineEntry(NamedTuple):
     """One line of the --verbose timeline: seconds since start, who, what."""
 
     t: float
@@ -46,8 +42,7 @@ class TimelineEntry:
     text: str
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     role: str
     file: str
     checks: Tuple[CheckResult, ...]
@@ -58,7 +53,7 @@ class Report:
     stopped_because: Optional[str] = None
     requested_address: Optional[str] = None
     notes: Tuple[str, ...] = ()
-    timeline: Tuple[TimelineEntry, ...] = field(default=(), compare=False)
+    timeline: Tuple[TimelineEntry, ...] = ()
 
     @property
     def score(self) -> float:
@@ -79,10 +74,12 @@ class Report:
         raise KeyError(check_id)
 
     def to_dict(self) -> Dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = self._asdict()
+        data["checks"] = [dict(c._asdict(), status=c.status.value, notes=list(c.notes)) for c in self.checks]
+        data["notes"] = list(self.notes)
+        data["timeline"] = [entry._asdict() for entry in self.timeline]
         data["score"] = self.score
         data["max_score"] = self.max_score
-        data["checks"] = [dict(c, status=c["status"].value) for c in data["checks"]]
         return data
 
     @classmethod

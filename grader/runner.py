@@ -14,9 +14,8 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 from grader import processes
 from grader.launch import StartedProgram, start_program
@@ -34,14 +33,12 @@ _ALWAYS_KEPT_BYTES = tuple(('"%s"' % kind).encode() for kind in _ALWAYS_KEPT)
 _CHUNK = 65536
 
 
-@dataclass(frozen=True)
-class CapturedStream:
+class CapturedStream(NamedTuple):
     text: str
     dropped: int  # bytes beyond the capture limit, counted and discarded
 
 
-@dataclass(frozen=True)
-class RunOutput:
+class RunOutput(NamedTuple):
     stdout: CapturedStream
     stderr: CapturedStream
     exit_status: Optional[int]  # None when it had to be killed

@@ -21,9 +21,8 @@ import queue
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from grader.exercise import CLIENT, SERVER, Exercise
 from grader.launch import StartedProgram
@@ -40,8 +39,7 @@ STALLED_ACCEPT = "waiting in accept() for another client"
 STALLED_RECV = "waiting in recv() for the client to send something"
 
 
-@dataclass(frozen=True)
-class Trace:
+class Trace(NamedTuple):
     """Everything a session observed; the checks are functions of this."""
 
     role: str

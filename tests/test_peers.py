@@ -2,7 +2,6 @@
 connection ended; end to end, the grader follows the exercise's message."""
 from __future__ import annotations
 
-import dataclasses
 import socket
 import string
 import threading
@@ -122,7 +121,7 @@ s.close()
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(printable, st.lists(st.integers(0, 100), max_size=3))
 def test_the_grader_follows_the_exercise_message_end_to_end(tmp_path, text, cuts):
-    exercise = dataclasses.replace(HELLO_WORLD, message=text)
+    exercise = HELLO_WORLD._replace(message=text)
     server = tmp_path / "server.py"
     server.write_text(SERVER_SENDING_PIECES.format(pieces=_split(text.encode(), cuts)))
     report = grade_file("server", server, exercise=exercise)

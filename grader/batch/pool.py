@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -100,7 +100,7 @@ def _grade_unguarded(grade: GradeFunction, task: Task, errors: List[str],
                 errors.append(f"{task.shown} ({task.role}), attempt {attempt}:\n{traceback.format_exc()}")
             failure = f"{type(exc).__name__}: {exc}"
             continue
-        return RoleOutcome(task.role, GRADED, report=replace(report, file=task.shown), file=task.shown)
+        return RoleOutcome(task.role, GRADED, report=report._replace(file=task.shown), file=task.shown)
     return RoleOutcome(task.role, ERROR, file=task.shown, retry=True,
                        reason=f"the grader failed on this file ({failure}); this is a grader bug, "
                               "not the student's fault")

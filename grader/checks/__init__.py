@@ -7,37 +7,32 @@ not pass, the dependent one is skipped with the reason and scores zero.  Checks 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 from grader.checks.facts import Facts
 from grader.exercise import Exercise
 from grader.results import CheckResult, Status
 
 
-@dataclass(frozen=True)
-class Pass:
+class Pass(NamedTuple):
     notes: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Fail:
+class Fail(NamedTuple):
     expected: str
     actual: str
     hint: Optional[str] = None
     notes: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Skip:
+class Skip(NamedTuple):
     reason: str
 
 
 Outcome = Union[Pass, Fail, Skip]
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """What a check may look at."""
 
     role: str

@@ -5,8 +5,7 @@ program forks.  Sockets are keyed by (pid, socket id) for the same reason.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from grader.matching import Line
 from grader.session import Trace
@@ -24,8 +23,7 @@ def same_address(a, b) -> bool:
     return norm(a) is not None and norm(a) == norm(b)
 
 
-@dataclass
-class Call:
+class Call(NamedTuple):
     """One probe event with its position in the log."""
 
     position: int
@@ -43,15 +41,14 @@ class Call:
         return self.event.get(key, default)
 
 
-@dataclass
-class Facts:
+class Facts(NamedTuple):
     trace: Trace
-    lines: List[Line] = field(default_factory=list)
-    calls: Dict[str, List[Call]] = field(default_factory=dict)
+    lines: List[Line]  # what the program printed, as lines
+    calls: Dict[str, List[Call]]  # probe events by kind
 
     @classmethod
     def of(cls, trace: Trace) -> "Facts":
-        facts = cls(trace)
+        facts = cls(trace, [], {})
         buffer, start = "", None
         for position, event in enumerate(trace.events):
             kind = event.get("kind")
