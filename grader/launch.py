@@ -86,7 +86,7 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
             "PYTHONUNBUFFERED": "1",
             "PYTHONIOENCODING": "utf-8",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "GRADER_PROBE": '{"event": %d, "control": %d}' % tuple(handles),
+            "GRADER_PROBE": "%d %d" % tuple(handles),  # the event and control pipes
             processes.MARKER_VARIABLE: marker,
         })
         # -S: the probe sets up site-packages itself, without the machine's .pth hooks.

@@ -154,19 +154,25 @@ class ProgramRun:
             self._sandbox.started()  # raises SandboxError; finish() still cleans up
             self.started_at = time.monotonic()  # the program's time starts with its namespace
 
-    def send(self, message: Dict) -> None:
-        """One line to the probe (configuration, release).  A gone program is not an error."""
+    def configure(self, config: Dict[str, object]) -> None:
+        """Send the probe its configuration (after its hello): one line of ``name=value``, each
+        value the hex of its UTF-8 text, which the probe reads without loading json."""
+        self._send(" ".join("%s=%s" % (name, str(value).encode("utf-8", "surrogateescape").hex())
+                            for name, value in config.items() if value is not None))
+
+    def _send(self, line: str) -> None:
+        """One line to the probe.  A gone program is not an error."""
         with self._lock:
             if self._control_fd is None:
                 return
             try:
-                os.write(self._control_fd, (json.dumps(message) + "\n").encode())
+                os.write(self._control_fd, (line + "\n").encode())
             except OSError:
                 pass
 
     def release(self) -> None:
         """Let a held program exit."""
-        self.send({"release": True})
+        self._send("release")
         with self._lock:
             if self._control_fd is not None:
                 os.close(self._control_fd)

@@ -211,7 +211,7 @@ class _Session:
             if self.role == CLIENT:
                 # Only now: a sandboxed program's network namespace exists from here on.
                 self._start_reference_server()
-            self.program.send(self._probe_config())
+            self.program.configure(self._probe_config())
             self.code_started_at = time.monotonic()
             return
         if event.get("pid") != self.main_pid:
@@ -239,11 +239,11 @@ class _Session:
             "role": self.role,
             "display_path": str(self.program.source.resolve()),
             "hold": self.time_limit + 5.0,
-            "limits": {"memory": MEMORY_LIMIT, "file_size": FILE_SIZE_LIMIT,
-                       "cpu": int(self.time_limit) + 1},
+            # resource limits (grader/probe/bootstrap.py: _apply_limits)
+            "memory": MEMORY_LIMIT, "file_size": FILE_SIZE_LIMIT, "cpu": int(self.time_limit) + 1,
         }
         if self.role == CLIENT and self.peer is not None:
-            config["connect_to"] = list(self.peer.address)
+            config["connect_host"], config["connect_port"] = self.peer.address
         return config
 
     def _start_reference_server(self) -> None:

@@ -184,7 +184,7 @@ def test_the_cpu_limit_kills_a_burner_by_itself():
     """The CPU rlimit, without the session's wall clock: 1 s of CPU, then SIGXCPU/SIGKILL."""
     def configure(event):
         if event["kind"] == "hello":
-            program.send({"role": "server", "hold": 10, "limits": {"cpu": 1}})
+            program.configure({"role": "server", "hold": 10, "cpu": 1})
 
     program = ProgramRun(HOSTILE / "burns_cpu.py", on_event=configure)
     program.start()

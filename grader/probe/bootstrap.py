@@ -3,7 +3,8 @@
 Started as ``python -u bootstrap.py STUDENT_FILE``.  Before the student's code runs it
 
 * records one ordered event log (socket calls, console writes, the end of the program) and
-  streams it to the grader as JSON lines over an inherited pipe;
+  streams it to the grader as JSON lines over an inherited pipe (written by ``_json``: the json
+  module and the regular expressions it loads would cost every program more than its own run);
 * puts the program on a *virtual lab network*: a server's ``bind`` goes to a loopback ephemeral
   port whatever it asked for, a client's ``connect`` goes to the grader's reference server, and
   the requested addresses are recorded for the report.  Hard-coded ports therefore never collide
@@ -17,7 +18,6 @@ interpreter with the student's ``sys.path``.  It is trusted for ordering and dia
 grades that matter rest on what the reference counterpart observed.
 """
 import builtins
-import json
 import os
 import sys
 import threading
@@ -64,7 +64,7 @@ def emit(kind, **fields):
         fields["kind"] = kind
         fields["t"] = time.monotonic()
         fields["pid"] = os.getpid()
-        line = (json.dumps(fields, ensure_ascii=True) + "\n").encode("ascii")
+        line = (_json(fields) + "\n").encode("utf-8", "surrogatepass")
         try:
             view = memoryview(line)
             while view:
@@ -72,6 +72,55 @@ def emit(kind, **fields):
                 view = view[written:]
         except OSError:
             pass
+
+
+_CONTROL_ESCAPES = {code: "\\u%04x" % code for code in range(32)}
+_INFINITY = float("inf")
+
+
+def _json_string(text):
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") \
+        .replace("\t", "\\t")
+    if not text.isprintable():  # other control characters (rare; the slow path finds them all)
+        text = text.translate(_CONTROL_ESCAPES)
+    return '"' + text + '"'
+
+
+def _json(value):
+    """``value`` as JSON: the dicts, lists, strings, numbers, booleans and None of an event.
+    Text is written as UTF-8 (lone surrogates too, which the grader's json.loads accepts)."""
+    if isinstance(value, str):
+        return _json_string(value)
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (_INFINITY, -_INFINITY):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join("%s: %s" % (_json_string(str(k)), _json(v)) for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_json(item) for item in value) + "]"
+    return _json_string(str(value))
+
+
+def _parse_config(line):
+    """The grader's configuration line: ``name=value`` pairs, each value the hex of its UTF-8
+    text (a path may hold any character, and there is nothing to escape)."""
+    config = {}
+    for pair in (line or "").split():
+        name, _, value = pair.partition("=")
+        try:
+            config[name] = bytes.fromhex(value).decode("utf-8", "surrogateescape")
+        except ValueError:
+            continue
+    return config
 
 
 def _read_control_line(timeout):
@@ -103,14 +152,14 @@ def _read_control_line(timeout):
 
 
 def _open_channel():
-    spec = json.loads(os.environ["GRADER_PROBE"])
+    event, control = (int(n) for n in os.environ["GRADER_PROBE"].split())
     if os.name == "nt":  # handles were inherited; turn them back into file descriptors
         import msvcrt
-        _event_fd[0] = msvcrt.open_osfhandle(spec["event"], os.O_WRONLY)
-        _control_fd[0] = msvcrt.open_osfhandle(spec["control"], os.O_RDONLY)
+        _event_fd[0] = msvcrt.open_osfhandle(event, os.O_WRONLY)
+        _control_fd[0] = msvcrt.open_osfhandle(control, os.O_RDONLY)
     else:
-        _event_fd[0] = spec["event"]
-        _control_fd[0] = spec["control"]
+        _event_fd[0] = event
+        _control_fd[0] = control
     for fd in (_event_fd[0], _control_fd[0]):
         try:
             os.set_inheritable(fd, False)  # programs the student starts do not get the channel
@@ -267,8 +316,8 @@ def install_socket_hooks():
         sid = _sock_id(self)
         fields = {"sock": sid, "requested": _addr(address), "via": real_name}
         target = address
-        if _is_inet_stream(self) and _config.get("connect_to"):
-            host, port = _config["connect_to"]
+        if _is_inet_stream(self) and _config.get("connect_port"):
+            host, port = _config["connect_host"], int(_config["connect_port"])
             if self.family == _socket_module.AF_INET6:
                 host = "::ffff:" + host if ":" not in host else host
             target = (host, port)
@@ -583,9 +632,8 @@ def main():
     path = os.path.abspath(sys.argv[1])
     _open_channel()
     emit("hello")
-    config_line = _read_control_line(timeout=30.0)
-    _config.update(json.loads(config_line) if config_line else {})
-    _apply_limits(_config.get("limits"))
+    _config.update(_parse_config(_read_control_line(timeout=30.0)))
+    _apply_limits({name: _config.get(name) for name in ("memory", "file_size", "cpu")})
     install_socket_hooks()
     sys.stdout = _RecordingStream(sys.stdout, "stdout")
     sys.stderr = _RecordingStream(sys.stderr, "stderr")
