@@ -34,6 +34,22 @@ def test_reference_gets_full_marks_and_exit_0(role):
     assert result.stdout.count("PASS") == len(EXERCISE_CHECKS[role])
 
 
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_the_command_leaves_no_temporary_files(tmp_path, sandbox):
+    # It exits without the interpreter's teardown: its runs' folders and what it registered for
+    # removal at exit (the sandbox's compiled init) must be gone all the same.
+    from grader import sandbox as sandboxing
+
+    if sandbox and not sandboxing.available()[0]:
+        pytest.skip("no sandbox here: %s" % sandboxing.available()[1])
+    env = dict(os.environ, NO_COLOR="1", TMPDIR=str(tmp_path))
+    args = ["client", "reference/client.py"] + (["--sandbox"] if sandbox else [])
+    result = subprocess.run([sys.executable, "-m", "grader", *args], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("role", ["server", "client"])
 def test_json_report_has_the_documented_fields(role):
     result = grader(role, "reference/%s.py" % role, "--format", "json")
