@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Dict, Optional
 
 from grader import processes
 
@@ -22,6 +24,9 @@ BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 # How many runs of a program a grading needs: a client also meets a reference server that sends
 # another message (grading.py), so that printing a fixed text cannot pass.
 RUNS = {"server": 1, "client": 2}
+
+_COMPILED: Dict[str, Optional[str]] = {}  # source file -> its compiled copy (None: could not)
+_COMPILED_LOCK = threading.Lock()
 
 # Variables that would change how the student's interpreter starts; a grading must not depend
 # on the grader's own environment.
@@ -90,7 +95,7 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
             processes.MARKER_VARIABLE: marker,
         })
         # -S: the probe sets up site-packages itself, without the machine's .pth hooks.
-        argv = [sys.executable, "-S", "-u", BOOTSTRAP, target]
+        argv = [sys.executable, "-S", "-u", probe_script(), target]
         passed = list(handles)
         if sandbox:
             from grader.sandbox import Sandbox  # Linux only, and only when asked for
@@ -123,3 +128,44 @@ def _inheritable_handle(fd: int) -> int:
         return handle
     return fd
 
+
+def compile_probe() -> None:
+    """For a process that starts many programs (batch mode): compile the probe once, and run
+    the programs started from then on under the compiled copy instead of each compiling its
+    600 lines again (about 9 ms of CPU per program here).  Not worth it for one program."""
+    compiled(BOOTSTRAP)
+
+
+def probe_script() -> str:
+    """The file the program's interpreter runs: the probe's compiled copy when there is one."""
+    return _COMPILED.get(BOOTSTRAP) or BOOTSTRAP
+
+
+def compiled(source: str) -> Optional[str]:
+    """``source`` compiled, once per grader process, into a private temporary folder that is
+    removed at exit (``python FILE.pyc`` runs compiled code as it is); None if that cannot be
+    done, e.g. on a full disk: then run the source."""
+    with _COMPILED_LOCK:
+        if source not in _COMPILED:
+            _COMPILED[source] = _compile(source)
+        return _COMPILED[source]
+
+
+def _compile(source: str) -> Optional[str]:
+    import atexit
+    import py_compile
+
+    folder = None
+    try:
+        folder = tempfile.mkdtemp(prefix="grader-compiled-")
+        target = os.path.join(folder, os.path.splitext(os.path.basename(source))[0] + ".pyc")
+        target = py_compile.compile(source, cfile=target, doraise=True)
+        # Readable by all, like the source: a sandboxed program runs as another user (nobody).
+        os.chmod(folder, 0o755)
+        os.chmod(target, 0o644)
+    except (OSError, py_compile.PyCompileError):
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        return None
+    atexit.register(shutil.rmtree, folder, True)
+    return target

@@ -252,11 +252,14 @@ class Sandbox:
 
 
 def _read_only_paths() -> List[str]:
-    """Host paths the program sees read-only: the system, the interpreter, the probe."""
+    """Host paths the program sees read-only: the system, the interpreter, the probe (and its
+    compiled copy, when the grader runs that: grader/launch.py)."""
+    from grader.launch import probe_script
+
     probe = os.path.join(os.path.dirname(THIS_FILE), "probe")
     wanted = list(_SYSTEM_PATHS) + [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                                     os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))),
-                                    probe]
+                                    probe, os.path.dirname(probe_script())]
     paths: List[str] = []
     for path in wanted:
         path = os.path.normpath(path)

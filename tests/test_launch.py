@@ -51,3 +51,24 @@ def test_a_started_program_waits_for_its_session():
     finally:
         run.discard()
     assert run.process.poll() is not None and not os.path.exists(run.workdir)
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+@pytest.mark.parametrize("name", ["correct_with_blocks", "crash_after_send", "syntax_error", "python2_print"])
+def test_a_program_under_the_compiled_probe_gets_the_same_report(monkeypatch, name, sandbox):
+    # What batch mode runs: the probe compiled once for all programs, in a folder of its own
+    # that a sandboxed program must see too.
+    from grader import launch, sandbox as sandboxing
+    from grader.grading import GradeOptions
+
+    if sandbox and not sandboxing.available()[0]:
+        pytest.skip("no sandbox here: %s" % sandboxing.available()[1])
+    path = FIXTURES / "server" / ("%s.py" % name)
+    options = GradeOptions(sandbox=sandbox)
+    plain = grade_file("server", path, options)
+    monkeypatch.setattr(launch, "_COMPILED", {})
+    launch.compile_probe()
+    assert launch.probe_script().endswith(".pyc")
+    compiled = grade_file("server", path, options)
+    assert [(c.id, c.status, c.hint) for c in compiled.checks] == [(c.id, c.status, c.hint) for c in plain.checks]
+    assert (compiled.stdout, compiled.stderr) == (plain.stdout, plain.stderr)

@@ -55,6 +55,9 @@ class BatchOptions:
 
 def _engine_grade(options: BatchOptions) -> GradeFunction:
     from grader.grading import GradeOptions, grade_file  # the single-program grader
+    from grader.launch import compile_probe
+
+    compile_probe()  # once for the whole class, not once per program
 
     grade_options = GradeOptions(timeout=options.timeout, strict=options.strict,
                                  sandbox=options.sandbox)
