@@ -5,9 +5,11 @@ fixtures run here and nowhere else: unsandboxed they would really write, read an
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from unittest import mock
@@ -123,3 +125,49 @@ def test_the_sandbox_works_without_root_through_a_user_namespace():
     if result.stdout.startswith("unavailable"):
         pytest.skip("no unprivileged user namespaces here: " + result.stdout)
     assert "received Hello World! exit 0" in result.stdout, result.stdout + result.stderr
+
+
+@contextlib.contextmanager
+def descriptors_taken_past(number: int):
+    """Open descriptors until the next one is above ``number`` (a batch with many gradings open
+    reaches such numbers), raising the soft limit for it where needed."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = number + 64
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip("the descriptor limit here (%d) is too low for this test" % hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    taken = []
+    try:
+        while not taken or taken[-1] <= number:
+            taken.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@needs_sandbox
+def test_the_init_answers_on_a_control_socket_numbered_past_select_limit(tmp_path):
+    # The init's control socket keeps the number it has in the grader; select() cannot watch a
+    # descriptor above 1023, and an init that used it died at its first wait.
+    with descriptors_taken_past(1100):
+        box = sandbox.Sandbox(str(tmp_path))
+        assert box.pass_fds()[0] > 1100
+        process = subprocess.Popen(
+            box.command([sys.executable, "-I", "-S", "-c", "import time; time.sleep(30)"]),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=box.pass_fds(), close_fds=True)
+        try:
+            box.started()
+            for _ in range(2):  # and it keeps answering
+                with box.new_socket(socket.AF_INET) as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    sock.listen(1)
+        finally:
+            process.kill()
+            process.wait(timeout=10)
+            box.close()
