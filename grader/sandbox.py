@@ -357,20 +357,31 @@ def _locked_flags(path: str) -> int:
     return kept
 
 
-def _mounts_under(path: str) -> List[str]:
-    found = []
+def _mount_points() -> List[str]:
     with open("/proc/self/mountinfo") as handle:
-        for line in handle:
-            point = line.split()[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
-            if point == path or point.startswith(path.rstrip("/") + "/"):
-                found.append(point)
-    return found
+        return [line.split()[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+                for line in handle]
 
 
-def _bind(libc: _Libc, source: str, target: str, writable: bool = False, device: bool = False) -> None:
+def _under(point: str, path: str) -> bool:
+    return point == path or point.startswith(path.rstrip("/") + "/")
+
+
+def _bind(libc: _Libc, source: str, target: str, host_points: List[str], writable: bool = False,
+          device: bool = False) -> None:
+    """Bind ``source`` (and the mounts under it) at ``target``, then remount each of them
+    read-only (unless ``writable``), nosuid and nodev (unless ``device``).
+
+    ``host_points``: the mount points when the new root was mounted.  When none lies below
+    ``source``, ``target`` is the only mount to remount; else the table is read again.
+    """
     libc.mount(source, target, None, MS_BIND | MS_REC)
     extra = (0 if writable else MS_RDONLY) | (0 if device else MS_NODEV)
-    for point in _mounts_under(target):
+    if any(_under(point, source) and point != source for point in host_points):
+        points = [point for point in _mount_points() if _under(point, target)]
+    else:
+        points = [target]
+    for point in points:
         libc.mount(None, point, None, MS_BIND | MS_REMOUNT | MS_NOSUID | extra | _locked_flags(point))
 
 
@@ -404,6 +415,9 @@ def _build_root(libc: _Libc, spec: dict) -> None:
     root, workdir = spec["root"], spec["workdir"]
     libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
     libc.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+    # Read once: a source with no mount below it needs no second look (the new root's own mount
+    # is listed, so a source that holds it is looked at again after each bind).
+    host_points = _mount_points()
     done: List[str] = []
     for path in sorted(spec["read_only"], key=len):
         if os.path.islink(path) and os.path.dirname(path) == "/":  # /bin -> usr/bin
@@ -415,13 +429,14 @@ def _build_root(libc: _Libc, spec: dict) -> None:
             continue
         if any(real == other or real.startswith(other + "/") for other in done):
             continue  # already visible through an earlier mount
-        _bind(libc, real, _make_place(root, path, real))
+        _bind(libc, real, _make_place(root, path, real), host_points)
         done.append(real)
-    _bind(libc, workdir, _make_place(root, workdir, workdir), writable=True)
+    _bind(libc, workdir, _make_place(root, workdir, workdir), host_points, writable=True)
     for name in _DEVICES:
         source = "/dev/" + name
         if os.path.exists(source):
-            _bind(libc, source, _make_place(root, source, source), writable=True, device=True)
+            _bind(libc, source, _make_place(root, source, source), host_points, writable=True,
+                  device=True)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, root + "/dev/" + name)
@@ -586,4 +601,6 @@ def _init_main(args: List[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_init_main(sys.argv[1:]))
+    # os._exit: the interpreter's teardown (a few ms) is of no use to anyone here; the init has
+    # no buffered output (its stdio is /dev/null) and the grader has its last message.
+    os._exit(_init_main(sys.argv[1:]))

@@ -171,3 +171,37 @@ def test_the_init_answers_on_a_control_socket_numbered_past_select_limit(tmp_pat
             process.kill()
             process.wait(timeout=10)
             box.close()
+
+
+class _RecordingLibc:
+    def __init__(self):
+        self.calls = []
+
+    def mount(self, source, target, fstype, flags, data=None):
+        self.calls.append((source, target, flags))
+
+
+def test_every_mount_under_a_bound_path_is_remounted_read_only(monkeypatch):
+    # The init reads the mount table once; a second read is needed only below a source that
+    # holds other mounts, and then each of them is remounted read-only, nosuid and nodev.
+    host = ["/", "/usr", "/srv/data", "/srv/data/inner", "/proc"]
+    reads = []
+
+    def table():
+        reads.append(1)
+        return host + ["/new/usr", "/new/srv/data", "/new/srv/data/inner"]
+
+    monkeypatch.setattr(sandbox, "_mount_points", table)
+    monkeypatch.setattr(sandbox, "_locked_flags", lambda point: 0)
+    read_only = sandbox.MS_BIND | sandbox.MS_REMOUNT | sandbox.MS_NOSUID | sandbox.MS_RDONLY | sandbox.MS_NODEV
+
+    libc = _RecordingLibc()
+    sandbox._bind(libc, "/usr", "/new/usr", host)
+    assert libc.calls == [("/usr", "/new/usr", sandbox.MS_BIND | sandbox.MS_REC),
+                          (None, "/new/usr", read_only)]
+    assert reads == []  # nothing below /usr: no second look
+
+    libc = _RecordingLibc()
+    sandbox._bind(libc, "/srv/data", "/new/srv/data", host)
+    assert libc.calls[1:] == [(None, "/new/srv/data", read_only), (None, "/new/srv/data/inner", read_only)]
+    assert reads == [1]
