@@ -3,12 +3,17 @@
     python bench/bench_batch.py                 # 200 students, default -j, with and without the
                                                 # sandbox; -j 1 on 40 students
     python bench/bench_batch.py --students 50 --serial-students 10 --timeout 2
+    python bench/bench_batch.py --rows sandboxed  # only the default, sandboxed row (quick checks)
 
 The class comes from tests/fixtures/batch/make_class.py: correct programs, and about one program
 in five that hangs until the time limit (a server that waits to receive before sending, a client
 that sleeps forever), all on port 12345.  Each run is ``python -m grader batch`` in a fresh
 output folder; "peak memory" is the largest total resident memory of the batch process and all
-its children (the student programs), sampled every 50 ms from /proc (Linux).
+its children (the student programs), sampled every 50 ms from /proc (Linux).  "CPU s" is the
+processor time of the batch process and everything it started (user + system, from the kernel's
+accounting of reaped children), and "CPU ms/run" divides it by the programs' runs (a client runs
+twice: once per reference server).  On a shared or noisy machine the CPU columns move far less
+than the wall time: a class of this shape is bound by CPU, so wall time follows them.
 
 -j 1 grades one program at a time, so a hanging program costs its whole time limit: on the full
 class that takes many minutes, which is why it runs on a smaller class by default (the table
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -76,8 +82,14 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_batch(subs: Path, jobs: Optional[int], timeout: float, sandbox: bool = True) -> Tuple[float, int, int]:
-    """(wall seconds, peak tree RSS in kB, exit status) of one batch run."""
+    """(wall seconds, peak tree RSS in kB, exit status) of one batch run; its CPU seconds (the
+    batch process and all it started) in ``run_batch.last_cpu``."""
     out = Path(tempfile.mkdtemp(prefix="bench-out-"))
     cmd = [sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out), "--timeout", str(timeout)]
     if jobs:
@@ -86,6 +98,7 @@ def run_batch(subs: Path, jobs: Optional[int], timeout: float, sandbox: bool = T
         cmd += ["--no-sandbox"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     peak = [0]
+    cpu_before = _children_cpu()
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
@@ -100,6 +113,7 @@ def run_batch(subs: Path, jobs: Optional[int], timeout: float, sandbox: bool = T
     sampler.start()
     _, stderr = proc.communicate()
     wall = time.monotonic() - start
+    run_batch.last_cpu = _children_cpu() - cpu_before  # type: ignore[attr-defined]
     done.set()
     sampler.join()
     if proc.returncode not in (0, 1):
@@ -116,7 +130,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--serial-students", type=int, default=40,
                         help="class size for the -j 1 row (0: skip it)")
     parser.add_argument("--timeout", type=float, default=5.0, help="time limit per program (default 5)")
+    parser.add_argument("--rows", default="serial,sandboxed,no-sandbox",
+                        help="which rows, comma-separated (default: serial,sandboxed,no-sandbox; "
+                             "serial is the -j 1 row and the default row it is compared with)")
     args = parser.parse_args(argv)
+    rows_wanted = {r.strip() for r in args.rows.split(",") if r.strip()}
+    unknown = rows_wanted - {"serial", "sandboxed", "no-sandbox"}
+    if unknown:
+        parser.error("unknown row(s): %s" % ", ".join(sorted(unknown)))
+    if "serial" not in rows_wanted:
+        args.serial_students = 0
 
     mc = _make_class_module()
     from grader.batch.pool import default_jobs
@@ -129,7 +152,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             classes[n] = mc.make_class(Path(temp) / f"class{n}", mc.FOLDERS, mc.benchmark_class(n))
         # The default sandboxes each program where namespaces are available; --no-sandbox is
         # the same batch without (what a TA grading trusted submissions may choose).
-        plan = [(args.students, None, True), (args.students, None, False)]
+        plan = [row for row, name in (((args.students, None, True), "sandboxed"),
+                                      ((args.students, None, False), "no-sandbox"))
+                if name in rows_wanted]
         if args.serial_students:
             plan = [(args.serial_students, 1, True), (args.serial_students, None, True)] + plan
         boxed = sandbox_available()[0]
@@ -137,21 +162,26 @@ def main(argv: Optional[List[str]] = None) -> int:
         for n, jobs, sandbox in plan:
             wall, peak_kb, status = run_batch(classes[n], jobs, args.timeout, sandbox)
             grades[(n, jobs, sandbox)] = run_batch.last_grades  # type: ignore[attr-defined]
+            cpu = run_batch.last_cpu  # type: ignore[attr-defined]
             programs = 2 * n
+            runs = sum((s.server is not None) + 2 * (s.client is not None) for s in mc.benchmark_class(n))
             mode = "-j 1" if jobs == 1 else f"default (-j {default_jobs()})"
             mode += (", sandboxed" if boxed else ", no sandbox here") if sandbox else ", --no-sandbox"
-            rows.append((n, programs, mode, wall, programs / wall, peak_kb / 1024, status))
+            rows.append((n, programs, mode, wall, programs / wall, cpu, cpu / runs * 1000,
+                         peak_kb / 1024, status))
     hanging = sum(1 for s in mc.benchmark_class(args.students)
                   for p in (s.server, s.client) if "sleeps_before_accept" in str(p) or "sleeps_forever" in str(p))
     print(f"Batch benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}, time limit "
           f"{args.timeout:g} s; {hanging} of {2 * args.students} programs in the full class hang "
           "until the time limit.")
     print()
-    header = ("students", "programs", "concurrency", "wall s", "programs/s", "peak MB", "exit")
+    header = ("students", "programs", "concurrency", "wall s", "programs/s", "CPU s", "CPU ms/run",
+              "peak MB", "exit")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
-    for n, programs, mode, wall, rate, peak_mb, status in rows:
-        print(f"| {n} | {programs} | {mode} | {wall:.1f} | {rate:.1f} | {peak_mb:.0f} | {status} |")
+    for n, programs, mode, wall, rate, cpu, per_run, peak_mb, status in rows:
+        print(f"| {n} | {programs} | {mode} | {wall:.1f} | {rate:.1f} | {cpu:.1f} | {per_run:.0f} | "
+              f"{peak_mb:.0f} | {status} |")
     if args.serial_students:
         same = grades[(args.serial_students, 1, True)] == grades[(args.serial_students, None, True)]
         print()
