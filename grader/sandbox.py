@@ -6,8 +6,8 @@ How a sandboxed run is built (``Sandbox.command`` wraps the program's command li
         python -I -S sandbox_init.pyc SPEC... -- python -S -u bootstrap.py FILE
 
 ``unshare`` creates the namespaces (as root, or through an unprivileged user namespace) and this
-file, run as a script (compiled, see below), becomes process 1 of the new PID namespace (the *init*).  Before any
-student code exists it
+file, run as a script (compiled, see below), becomes process 1 of the new PID namespace (the
+*init*).  Before any student code exists it
 
 * brings up ``lo``: the namespace has no other interface, so nothing but loopback is reachable;
 * builds a new root on a tmpfs holding read-only bind mounts of what Python needs (``/usr``,

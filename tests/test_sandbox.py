@@ -205,3 +205,23 @@ def test_every_mount_under_a_bound_path_is_remounted_read_only(monkeypatch):
     sandbox._bind(libc, "/srv/data", "/new/srv/data", host)
     assert libc.calls[1:] == [(None, "/new/srv/data", read_only), (None, "/new/srv/data/inner", read_only)]
     assert reads == [1]
+
+
+def test_the_init_starts_without_heavy_imports():
+    # The init runs once per sandboxed program: json (with re and enum), typing, socket,
+    # signal and threading cost it more than its whole work.  Run this file as the init would
+    # (``__name__ == "__main__"``, -I -S) up to its first use of the arguments, then look.
+    code = ("import sys\n"
+            "path = sys.argv[1]\n"
+            "sys.argv = [path]  # no spec: the init stops at once with ValueError\n"
+            "try:\n"
+            "    exec(compile(open(path).read(), path, 'exec'), {'__name__': '__main__', '__file__': path})\n"
+            "except ValueError:\n"
+            "    pass\n"
+            "print(' '.join(sorted(sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code, sandbox.THIS_FILE],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    loaded = set(result.stdout.split())
+    assert "os" in loaded, result.stdout + result.stderr
+    heavy = {"json", "re", "enum", "typing", "socket", "signal", "threading", "selectors"}
+    assert not loaded & heavy, sorted(loaded & heavy)
