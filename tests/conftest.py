@@ -1,6 +1,7 @@
 """Shared test helpers: the fixture corpus and its declared verdicts; no leftover processes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -51,6 +52,29 @@ def all_fixtures(role: str) -> List[Fixture]:
     folder = FIXTURES / role
     paths = sorted(p for p in folder.glob("*.py")) + sorted(folder.glob("*/%s.py" % role))
     return [parse_fixture(role, p) for p in paths]
+
+
+@contextlib.contextmanager
+def descriptors_taken_past(number: int):
+    """Open descriptors until the next one is above ``number`` (a batch with many gradings open
+    reaches such numbers), raising the soft limit for it where needed."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = number + 64
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip("the descriptor limit here (%d) is too low for this test" % hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    taken = []
+    try:
+        while not taken or taken[-1] <= number:
+            taken.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 # Every process this test session starts inherits this variable, so leftovers can be told

@@ -5,7 +5,6 @@ fixtures run here and nowhere else: unsandboxed they would really write, read an
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -16,7 +15,7 @@ from unittest import mock
 
 import pytest
 
-from conftest import ROOT, Fixture
+from conftest import ROOT, Fixture, descriptors_taken_past
 from grader import grading, sandbox
 from grader.grading import GradeOptions
 from test_containment import foreign_server, grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
@@ -125,29 +124,6 @@ def test_the_sandbox_works_without_root_through_a_user_namespace():
     if result.stdout.startswith("unavailable"):
         pytest.skip("no unprivileged user namespaces here: " + result.stdout)
     assert "received Hello World! exit 0" in result.stdout, result.stdout + result.stderr
-
-
-@contextlib.contextmanager
-def descriptors_taken_past(number: int):
-    """Open descriptors until the next one is above ``number`` (a batch with many gradings open
-    reaches such numbers), raising the soft limit for it where needed."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = number + 64
-    if hard != resource.RLIM_INFINITY and hard < wanted:
-        pytest.skip("the descriptor limit here (%d) is too low for this test" % hard)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    taken = []
-    try:
-        while not taken or taken[-1] <= number:
-            taken.append(os.open(os.devnull, os.O_RDONLY))
-        yield
-    finally:
-        for fd in taken:
-            os.close(fd)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @needs_sandbox

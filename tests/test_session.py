@@ -45,3 +45,15 @@ def test_a_program_ends_as_under_python_itself(tmp_path, code, status):
     assert report.stdout.rstrip().endswith("goodbye from atexit")
     assert report.exit_status == status
     assert report.check("client.exits").passed == (status == 0)
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_a_grader_with_many_files_open_still_configures_its_program(role):
+    # In a batch the grader holds many files, so a program's channel can be numbered past
+    # select()'s limit of 1023; the probe must still get its configuration (for a client, where
+    # to connect), or the grade would depend on -j.
+    from conftest import ROOT, descriptors_taken_past
+
+    with descriptors_taken_past(1100):
+        report = grade_file(role, ROOT / "reference" / ("%s.py" % role))
+    assert report.full_marks, [(c.id, c.actual) for c in report.checks if not c.passed]
