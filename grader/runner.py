@@ -207,6 +207,11 @@ class ProgramRun:
 
     def stop(self) -> None:
         """Stop the program and every process it started."""
+        if self._sandbox is not None and self.process is not None and self.process.poll() is not None:
+            # unshare waits for the namespace's init, and the kernel ends every process in the
+            # namespace before the init's own exit completes: nothing is left, and the init has
+            # counted what the program left running.  No need to search the whole machine.
+            return
         if self.process is not None:
             # Sandboxed, the namespace's init (PID 1) and the program itself (PID 2) are ours.
             is_wrapper = (lambda pid: processes.namespace_pid(pid) in (1, 2)) if self._sandbox else \

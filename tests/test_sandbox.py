@@ -201,3 +201,11 @@ def test_the_init_starts_without_heavy_imports():
     assert "os" in loaded, result.stdout + result.stderr
     heavy = {"json", "re", "enum", "typing", "socket", "signal", "threading", "selectors"}
     assert not loaded & heavy, sorted(loaded & heavy)
+
+
+@needs_sandbox
+def test_every_forked_child_is_stopped_and_counted_in_the_sandbox_too():
+    # The grader does not search the machine for a sandboxed program's processes once its
+    # namespace has ended; the count comes from the namespace's init.
+    report = grade_contained(hostile("forks_children"), grade_sandboxed)
+    assert "100 process(es) your program started were still running and were stopped" in report.notes
