@@ -41,7 +41,6 @@ its modules only when it is not the init.
 from __future__ import annotations
 
 import _socket  # the C module under socket: all the init needs, without socket's imports
-import _thread
 import os
 import sys
 
@@ -268,37 +267,13 @@ def _read_only_paths() -> List[str]:
     return paths
 
 
-_COMPILED: list = []  # [path of this file compiled for the init], once made
-_COMPILED_LOCK = _thread.allocate_lock()
-
-
 def _init_script() -> str:
-    """The file the init runs: this one, compiled once per grader process into a private
-    temporary folder (``python FILE.pyc`` runs compiled code as it is), so that each init does
-    not compile some 500 lines again; this file itself when that cannot be done."""
-    with _COMPILED_LOCK:
-        if not _COMPILED:
-            _COMPILED.append(_compile_init() or THIS_FILE)
-        return _COMPILED[0]
+    """The file the init runs: this one compiled once per grader process (grader/launch.py),
+    so that each init does not compile some 500 lines again; this file itself when that
+    cannot be done."""
+    from grader.launch import compiled
 
-
-def _compile_init() -> Optional[str]:
-    import atexit
-    import py_compile
-    import shutil
-    import tempfile
-
-    folder = None
-    try:
-        folder = tempfile.mkdtemp(prefix="grader-sandbox-init-")
-        target = py_compile.compile(THIS_FILE, cfile=os.path.join(folder, "sandbox_init.pyc"),
-                                    doraise=True)
-    except (OSError, py_compile.PyCompileError):
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
-        return None
-    atexit.register(shutil.rmtree, folder, True)
-    return target
+    return compiled(THIS_FILE) or THIS_FILE
 
 
 # ---------------------------------------------------------------------------------------------
