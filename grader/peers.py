@@ -43,8 +43,8 @@ class Observation:
         # How the connection ended from here: "eof" (the program closed), "reset", "stopped" (the
         # grader ended the wait: the program finished, stalled or ran out of time), or None.
         self.ended: Optional[str] = None
-    ended_at: Optional[float] = None
-    program_alive_at_end: Optional[bool] = None
+        self.ended_at: Optional[float] = None
+        self.program_alive_at_end: Optional[bool] = None
 
     @property
     def closed_by_program(self) -> bool:

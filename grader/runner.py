@@ -2,8 +2,8 @@
 
 The program is started by ``grader.launch`` (``python -S -u probe/bootstrap.py FILE`` in a fresh
 temporary directory holding a copy of its file, stdin closed); stdout/stderr are captured up to
-a limit (the rest is counted and dropped, so an endless print loop costs no memory).  Probe events arrive on a pipe and
-are handed to ``on_event`` in the order the program produced them.
+a limit (the rest is counted and dropped, so an endless print loop costs no memory).  Probe
+events arrive on a pipe and are handed to ``on_event`` in the order the program produced them.
 """
 from __future__ import annotations
 
