@@ -40,9 +40,9 @@ class StartedProgram:
     or calls ``discard()``.
     """
 
-    def __init__(self, process: subprocess.Popen, workdir: str, marker: str, event_fd: int,
+    def __init__(self, process, workdir: str, marker: str, event_fd: int,
                  control_fd: int, job: object, sandbox: object, started_at: float):
-        self.process = process
+        self.process = process  # a subprocess.Popen, or a grader.sandbox.ForkedProcess
         self.workdir = workdir
         self.marker = marker  # in the environment of the program and everything it starts
         self.event_fd = event_fd  # read end of the probe's event pipe
@@ -96,16 +96,15 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
         })
         # -S: the probe sets up site-packages itself, without the machine's .pth hooks.
         argv = [sys.executable, "-S", "-u", probe_script(), target]
-        passed = list(handles)
         if sandbox:
             from grader.sandbox import Sandbox  # Linux only, and only when asked for
 
             box = Sandbox(workdir)
-            argv = box.command(argv)
-            passed += box.pass_fds()
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=workdir, env=env, **processes.popen_kwargs(passed))
+            process = box.start(argv, env, handles)  # in the run's directory, stdin closed
+        else:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=workdir, env=env, **processes.popen_kwargs(handles))
     except BaseException:
         for fd in (event_r, event_w, control_r, control_w):
             if fd is not None:

@@ -72,11 +72,12 @@ def track(process: subprocess.Popen) -> object:
         return None  # e.g. nested jobs refused on an old Windows: taskkill /T still runs
 
 
-def kill_tree(process: subprocess.Popen, marker: str, timeout: float = 5.0, job: object = None,
+def kill_tree(process, marker: str, timeout: float = 5.0, job: object = None,
               is_wrapper: Callable[[int], bool] = lambda pid: False) -> List[int]:
     """Kill the program and everything it started; returns the PIDs of the processes besides
     the program (and ``is_wrapper`` ones, e.g. a sandbox's own) that were still running.
-    Waits (bounded) until they are gone."""
+    Waits (bounded) until they are gone.  ``process``: a ``subprocess.Popen``, or a
+    ``grader.sandbox.ForkedProcess``."""
     if IS_WINDOWS:
         if isinstance(job, _WindowsJob):
             job.kill()
@@ -88,10 +89,11 @@ def kill_tree(process: subprocess.Popen, marker: str, timeout: float = 5.0, job:
     # Counted before any signal, so the number is what was running, not what a race left (and
     # ``is_wrapper`` asked while the processes still exist).
     running = [p for p in _live(marked_pids(marker)) if not is_wrapper(p)] if IS_LINUX else []
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except OSError:
-        pass
+    if isinstance(process, subprocess.Popen):  # a sandbox's process ends its namespace by kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass
     if process.poll() is None:
         try:
             process.kill()

@@ -127,7 +127,7 @@ class ProgramRun:
         self._sandbox = None  # a grader.sandbox.Sandbox when sandboxed
         self._job: object = None  # what processes.track returned
         self.marker = ""  # set by start()
-        self.process: Optional[subprocess.Popen] = None
+        self.process = None  # a subprocess.Popen, or a grader.sandbox.ForkedProcess
         self.workdir: Optional[str] = None
         self.started_at = 0.0
         self._control_fd: Optional[int] = None
@@ -208,9 +208,10 @@ class ProgramRun:
     def stop(self) -> None:
         """Stop the program and every process it started."""
         if self._sandbox is not None and self.process is not None and self.process.poll() is not None:
-            # unshare waits for the namespace's init, and the kernel ends every process in the
-            # namespace before the init's own exit completes: nothing is left, and the init has
-            # counted what the program left running.  No need to search the whole machine.
+            # The process is the sandbox's holder, which waits for the namespace's init, and the
+            # kernel ends every process in the namespace before the init's own exit completes:
+            # nothing is left, and the init has counted what the program left running.  No need
+            # to search the whole machine.
             return
         if self.process is not None:
             # Sandboxed, the namespace's init (PID 1) and the program itself (PID 2) are ours.
@@ -231,7 +232,7 @@ class ProgramRun:
         status = self.process.returncode if self.process else None
         left = 0
         if self._sandbox is not None:
-            # The process we started is unshare; the program's own status comes from its init.
+            # The process is the sandbox's holder; the program's own status comes from its init.
             self._sandbox.collect()
             if self._sandbox.program_status() is not None:
                 status = self._sandbox.program_status()
@@ -239,6 +240,11 @@ class ProgramRun:
             self._sandbox.close()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if getattr(self.process, "lost", False):
+            from grader.sandbox import SandboxError
+
+            # What the program did is unknown, so there is no grade to give: an error of ours.
+            raise SandboxError("the sandbox's fork server stopped while the program ran")
         return RunOutput(
             stdout=self._stdout.result(), stderr=self._stderr.result(),
             exit_status=status, killed_descendants=len(self._killed_descendants) + left,

@@ -11,12 +11,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 from unittest import mock
 
 import pytest
 
 from conftest import ROOT, Fixture, descriptors_taken_past
-from grader import grading, sandbox
+from grader import grading, launch, processes, sandbox, sandbox_init
 from grader.grading import GradeOptions
 from test_containment import foreign_server, grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
 
@@ -132,11 +134,9 @@ def test_the_init_answers_on_a_control_socket_numbered_past_select_limit(tmp_pat
     # descriptor above 1023, and an init that used it died at its first wait.
     with descriptors_taken_past(1100):
         box = sandbox.Sandbox(str(tmp_path))
-        assert box.pass_fds()[0] > 1100
-        process = subprocess.Popen(
-            box.command([sys.executable, "-I", "-S", "-c", "import time; time.sleep(30)"]),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=box.pass_fds(), close_fds=True)
+        assert box._init_end.fileno() > 1100
+        process = box.start([sys.executable, "-I", "-S", "-c", "import time; time.sleep(30)"],
+                            dict(os.environ), [])
         try:
             box.started()
             for _ in range(2):  # and it keeps answering
@@ -146,6 +146,8 @@ def test_the_init_answers_on_a_control_socket_numbered_past_select_limit(tmp_pat
         finally:
             process.kill()
             process.wait(timeout=10)
+            process.stdout.close()
+            process.stderr.close()
             box.close()
 
 
@@ -167,40 +169,108 @@ def test_every_mount_under_a_bound_path_is_remounted_read_only(monkeypatch):
         reads.append(1)
         return host + ["/new/usr", "/new/srv/data", "/new/srv/data/inner"]
 
-    monkeypatch.setattr(sandbox, "_mount_points", table)
-    monkeypatch.setattr(sandbox, "_locked_flags", lambda point: 0)
-    read_only = sandbox.MS_BIND | sandbox.MS_REMOUNT | sandbox.MS_NOSUID | sandbox.MS_RDONLY | sandbox.MS_NODEV
+    monkeypatch.setattr(sandbox_init, "_mount_points", table)
+    monkeypatch.setattr(sandbox_init, "_locked_flags", lambda point: 0)
+    init = sandbox_init
+    read_only = init.MS_BIND | init.MS_REMOUNT | init.MS_NOSUID | init.MS_RDONLY | init.MS_NODEV
 
     libc = _RecordingLibc()
-    sandbox._bind(libc, "/usr", "/new/usr", host)
-    assert libc.calls == [("/usr", "/new/usr", sandbox.MS_BIND | sandbox.MS_REC),
+    sandbox_init._bind(libc, "/usr", "/new/usr", host)
+    assert libc.calls == [("/usr", "/new/usr", init.MS_BIND | init.MS_REC),
                           (None, "/new/usr", read_only)]
     assert reads == []  # nothing below /usr: no second look
 
     libc = _RecordingLibc()
-    sandbox._bind(libc, "/srv/data", "/new/srv/data", host)
+    sandbox_init._bind(libc, "/srv/data", "/new/srv/data", host)
     assert libc.calls[1:] == [(None, "/new/srv/data", read_only), (None, "/new/srv/data/inner", read_only)]
     assert reads == [1]
 
 
-def test_the_init_starts_without_heavy_imports():
-    # The init runs once per sandboxed program: json (with re and enum), typing, socket,
-    # signal and threading cost it more than its whole work.  Run this file as the init would
-    # (``__name__ == "__main__"``, -I -S) up to its first use of the arguments, then look.
-    code = ("import sys\n"
-            "path = sys.argv[1]\n"
-            "sys.argv = [path]  # no spec: the init stops at once with ValueError\n"
-            "try:\n"
-            "    exec(compile(open(path).read(), path, 'exec'), {'__name__': '__main__', '__file__': path})\n"
-            "except ValueError:\n"
-            "    pass\n"
-            "print(' '.join(sorted(sys.modules)))\n")
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code, sandbox.THIS_FILE],
-                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    loaded = set(result.stdout.split())
-    assert "os" in loaded, result.stdout + result.stderr
-    heavy = {"json", "re", "enum", "typing", "socket", "signal", "threading", "selectors"}
-    assert not loaded & heavy, sorted(loaded & heavy)
+def _parent(pid):
+    with open("/proc/%d/stat" % pid, "rb") as handle:
+        stat = handle.read()
+    return int(stat[stat.rindex(b")") + 2:].split()[1])
+
+
+def _gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return True
+    return stat[stat.rindex(b")") + 2:][:1] == b"Z"
+
+
+@needs_sandbox
+def test_sandboxed_programs_are_forked_by_one_warm_server():
+    # A new interpreter for each program's init cost some 20 ms of CPU per program: the
+    # sandbox's processes are forks of one fork server instead.
+    runs = [launch.start_program(ROOT / "reference" / "server.py", sandbox=True) for _ in range(2)]
+    try:
+        server = sandbox._fork_server().process.pid
+        assert [_parent(run.process.pid) for run in runs] == [server, server]
+    finally:
+        for run in runs:
+            run.discard()
+    assert all(_gone(run.process.pid) for run in runs)
+
+
+@needs_sandbox
+def test_a_grading_whose_fork_server_dies_is_an_error_of_ours_not_a_grade():
+    fixture = Fixture("client", ROOT / "tests" / "fixtures" / "client" / "sleeps_forever.py", {},
+                      timeout=30.0)
+    outcome = []
+    grading_thread = threading.Thread(target=lambda: outcome.append(_outcome(grade_sandboxed, fixture)))
+    grading_thread.start()
+    server = None
+    for _ in range(500):  # until both of its runs have started (bounded: 10 s)
+        server = sandbox._SERVER[0] if sandbox._SERVER else None
+        if server is not None and len(server._holders) >= 2:
+            break
+        time.sleep(0.02)
+    assert server is not None and len(server._holders) >= 2
+    server.process.kill()
+    grading_thread.join(20)
+    assert not grading_thread.is_alive()
+    assert isinstance(outcome[0], sandbox.SandboxError), outcome
+    # The next grading gets a new fork server, and its grade.
+    report = grade_sandboxed(Fixture("server", ROOT / "reference" / "server.py", {}, timeout=5.0))
+    assert report.score == report.max_score, report.checks
+    assert sandbox._fork_server() is not server
+
+
+def _outcome(function, *args):
+    try:
+        return function(*args)
+    except Exception as exc:
+        return exc
+
+
+@needs_sandbox
+def test_the_sandbox_goes_when_the_grader_dies(tmp_path):
+    code = ("import sys, time\n"
+            "from pathlib import Path\n"
+            "from grader import launch, sandbox\n"
+            "run = launch.start_program(Path(sys.argv[1]), sandbox=True)\n"
+            "run.sandbox.started()  # the program's process exists\n"
+            "print(sandbox._fork_server().process.pid, run.process.pid, run.marker, flush=True)\n"
+            "time.sleep(60)\n")
+    grader_process = subprocess.Popen([sys.executable, "-c", code, str(ROOT / "reference" / "server.py")],
+                                      cwd=str(ROOT), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                      env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        server, holder, marker = grader_process.stdout.readline().split()
+        assert processes.marked_pids(marker.decode())  # the program is there...
+    finally:
+        grader_process.kill()
+        grader_process.wait()
+        grader_process.stdout.close()
+    for _ in range(500):  # ...and everything goes with the grader (bounded: 10 s)
+        if _gone(int(server)) and _gone(int(holder)) and not processes.marked_pids(marker.decode()):
+            break
+        time.sleep(0.02)
+    assert _gone(int(server)) and _gone(int(holder))
+    assert processes.marked_pids(marker.decode()) == []
 
 
 @needs_sandbox
