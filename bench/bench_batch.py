@@ -8,8 +8,11 @@
 The class comes from tests/fixtures/batch/make_class.py: correct programs, and about one program
 in five that hangs until the time limit (a server that waits to receive before sending, a client
 that sleeps forever), all on port 12345.  Each run is ``python -m grader batch`` in a fresh
-output folder; "peak memory" is the largest total resident memory of the batch process and all
-its children (the student programs), sampled every 50 ms from /proc (Linux).  "CPU s" is the
+output folder; "peak MB" is the largest total memory of the batch process and all its
+descendants (the student programs, the sandbox's processes), sampled every 0.5 s from /proc
+(Linux) as proportional set size: a page shared by several processes is divided among them.
+(Resident size would count it once per process, and the sandbox's processes are forks of one
+server that share most of their pages.)  "CPU s" is the
 processor time of the batch process and everything it started (user + system, from the kernel's
 accounting of reaped children), and "CPU ms/run" divides it by the programs' runs (a client runs
 twice: once per reference server).  On a shared or noisy machine the CPU columns move far less
@@ -61,23 +64,23 @@ def _children() -> Dict[int, List[int]]:
     return tree
 
 
-def _rss_kb(pid: int) -> int:
+def _pss_kb(pid: int) -> int:
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith("Pss:"):
                     return int(line.split()[1])
-    except OSError:
+    except (OSError, ValueError):
         pass
     return 0
 
 
-def _tree_rss_kb(root: int) -> int:
+def _tree_pss_kb(root: int) -> int:
     tree = _children()
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
-        total += _rss_kb(pid)
+        total += _pss_kb(pid)
         stack.extend(tree.get(pid, []))
     return total
 
@@ -88,7 +91,7 @@ def _children_cpu() -> float:
 
 
 def run_batch(subs: Path, jobs: Optional[int], timeout: float, sandbox: bool = True) -> Tuple[float, int, int]:
-    """(wall seconds, peak tree RSS in kB, exit status) of one batch run; its CPU seconds (the
+    """(wall seconds, peak tree PSS in kB, exit status) of one batch run; its CPU seconds (the
     batch process and all it started) in ``run_batch.last_cpu``."""
     out = Path(tempfile.mkdtemp(prefix="bench-out-"))
     cmd = [sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out), "--timeout", str(timeout)]
@@ -106,8 +109,8 @@ def run_batch(subs: Path, jobs: Optional[int], timeout: float, sandbox: bool = T
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
-            done.wait(0.05)
+            peak[0] = max(peak[0], _tree_pss_kb(proc.pid))
+            done.wait(0.5)  # reading a process's PSS costs about 0.2 ms: not too often
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
