@@ -31,6 +31,8 @@ MAX_EVENT_BYTES = 16 << 20
 _ALWAYS_KEPT = ("hello", "finished", "exception", "syntax_error")
 _ALWAYS_KEPT_BYTES = tuple(('"%s"' % kind).encode() for kind in _ALWAYS_KEPT)
 _CHUNK = 65536
+# Seconds a sandboxed program's init has to end its namespace when asked (it takes milliseconds).
+_END_TIMEOUT = 5.0
 
 
 class CapturedStream(NamedTuple):
@@ -207,18 +209,21 @@ class ProgramRun:
 
     def stop(self) -> None:
         """Stop the program and every process it started."""
-        if self._sandbox is not None and self.process is not None and self.process.poll() is not None:
+        if self._sandbox is not None and self.process is not None:
             # The process is the sandbox's holder, which waits for the namespace's init, and the
             # kernel ends every process in the namespace before the init's own exit completes:
-            # nothing is left, and the init has counted what the program left running.  No need
-            # to search the whole machine.
+            # once it has ended nothing is left, and the init has counted what the program left
+            # running.  No need to search the whole machine.
+            if self.process.poll() is None:
+                self._sandbox.end()  # the init counts what the program started, and goes
+                if self.wait(_END_TIMEOUT) is None:  # no answer: by force, and the init and
+                    # the program itself (PIDs 1 and 2 in there) are not the program's children
+                    self._killed_descendants = processes.kill_tree(
+                        self.process, self.marker, job=self._job,
+                        is_wrapper=lambda pid: processes.namespace_pid(pid) in (1, 2))
             return
         if self.process is not None:
-            # Sandboxed, the namespace's init (PID 1) and the program itself (PID 2) are ours.
-            is_wrapper = (lambda pid: processes.namespace_pid(pid) in (1, 2)) if self._sandbox else \
-                (lambda pid: False)
-            self._killed_descendants = processes.kill_tree(self.process, self.marker, job=self._job,
-                                                           is_wrapper=is_wrapper)
+            self._killed_descendants = processes.kill_tree(self.process, self.marker, job=self._job)
 
     def finish(self, reader_timeout: float = 2.0) -> RunOutput:
         """Stop everything that is left, collect the output, remove the directory."""

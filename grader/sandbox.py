@@ -186,12 +186,21 @@ class Sandbox:
                 if kind in ("error", "gone"):
                     raise OSError("no socket in the program's network namespace: %s" % text)
 
+    def end(self) -> None:
+        """Ask the init to end the program and everything it started (it first counts those:
+        ``left_running``); the sandbox's process then ends."""
+        try:
+            self._grader_end.send(b"end")
+        except OSError:
+            pass  # the namespace is gone already
+
     def program_status(self) -> Optional[int]:
         """The program's exit status as its init saw it (negative: killed by that signal)."""
         return self._status
 
     def left_running(self) -> int:
-        """Processes the program left running when its main process ended (the kernel killed them)."""
+        """Processes the program left running when its main process ended or the grader ended
+        it (the kernel killed them)."""
         return self._left_running
 
     def collect(self, timeout: float = 1.0) -> None:
@@ -393,13 +402,25 @@ def _fork_server() -> _ForkServer:
 
 def _read_only_paths() -> List[str]:
     """Host paths the program sees read-only: the system, the interpreter, the probe (and its
-    compiled copy, when the grader runs that: grader/launch.py)."""
+    compiled copy, when the grader runs that: grader/launch.py).  Looked up once per compiled
+    probe, not once per program."""
     from grader.launch import probe_script
 
+    probe_folder = os.path.dirname(probe_script())
+    with _SERVER_LOCK:
+        if probe_folder not in _READ_ONLY:
+            _READ_ONLY[probe_folder] = _find_read_only_paths(probe_folder)
+        return _READ_ONLY[probe_folder]
+
+
+_READ_ONLY: Dict[str, List[str]] = {}  # folder of the probe run -> _read_only_paths()
+
+
+def _find_read_only_paths(probe_folder: str) -> List[str]:
     probe = os.path.join(os.path.dirname(INIT_FILE), "probe")
     wanted = list(_SYSTEM_PATHS) + [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                                     os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))),
-                                    probe, os.path.dirname(probe_script())]
+                                    probe, probe_folder]
     paths: List[str] = []
     for path in wanted:
         path = os.path.normpath(path)

@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 
 from conftest import ROOT, Fixture, descriptors_taken_past
-from grader import grading, launch, processes, sandbox, sandbox_init
+from grader import grading, launch, processes, sandbox, sandbox_init, session
 from grader.grading import GradeOptions
 from test_containment import foreign_server, grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
 
@@ -279,3 +279,18 @@ def test_every_forked_child_is_stopped_and_counted_in_the_sandbox_too():
     # namespace has ended; the count comes from the namespace's init.
     report = grade_contained(hostile("forks_children"), grade_sandboxed)
     assert "100 process(es) your program started were still running and were stopped" in report.notes
+
+
+@needs_sandbox
+def test_a_stopped_program_s_children_are_counted_even_without_the_marker(tmp_path):
+    # The grader stops a program that runs out of time by asking its init, which counts every
+    # other process in the namespace: also one started with a cleared environment, which a
+    # search for the run's marker cannot find.
+    program = tmp_path / "server.py"
+    program.write_text("import subprocess, sys, time\n"
+                       "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], env={})\n"
+                       "time.sleep(60)\n")
+    report = grade_sandboxed(Fixture("server", program, {}, timeout=1.5))
+    assert report.stopped_because == session.STOPPED_TIME_LIMIT, report.stopped_because
+    assert "1 process(es) your program started were still running and were stopped" in report.notes, \
+        report.notes
