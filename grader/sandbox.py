@@ -295,6 +295,7 @@ class _ForkServer:
         finally:
             theirs.close()
         self.alive = True
+        self.owner = os.getpid()  # a fork of the grader must start its own server
         self._send_lock = threading.Lock()  # one message at a time on the socket
         self._lock = threading.Lock()  # the tables below, never held while sending or waiting
         self._next_id = 0
@@ -393,9 +394,10 @@ _SERVER_LOCK = threading.Lock()
 
 
 def _fork_server() -> _ForkServer:
-    """This process's fork server; a new one if there is none or it has stopped."""
+    """This process's fork server; a new one if there is none or it has stopped (or belongs to
+    the process this one was forked from)."""
     with _SERVER_LOCK:
-        if not _SERVER or not _SERVER[0].alive:
+        if not _SERVER or not _SERVER[0].alive or _SERVER[0].owner != os.getpid():
             _SERVER[:] = [_ForkServer()]
         return _SERVER[0]
 
@@ -407,10 +409,9 @@ def _read_only_paths() -> List[str]:
     from grader.launch import probe_script
 
     probe_folder = os.path.dirname(probe_script())
-    with _SERVER_LOCK:
-        if probe_folder not in _READ_ONLY:
-            _READ_ONLY[probe_folder] = _find_read_only_paths(probe_folder)
-        return _READ_ONLY[probe_folder]
+    if probe_folder not in _READ_ONLY:  # two threads may both look: the same answer
+        _READ_ONLY[probe_folder] = _find_read_only_paths(probe_folder)
+    return _READ_ONLY[probe_folder]
 
 
 _READ_ONLY: Dict[str, List[str]] = {}  # folder of the probe run -> _read_only_paths()

@@ -294,3 +294,19 @@ def test_a_stopped_program_s_children_are_counted_even_without_the_marker(tmp_pa
     assert report.stopped_because == session.STOPPED_TIME_LIMIT, report.stopped_because
     assert "1 process(es) your program started were still running and were stopped" in report.notes, \
         report.notes
+
+
+@needs_sandbox
+def test_a_fork_of_the_grader_starts_its_own_fork_server():
+    # Sharing the parent's server socket would mix up the two processes' programs.
+    parent_server = sandbox._fork_server()
+    child = os.fork()
+    if child == 0:
+        try:
+            mine = sandbox._fork_server()
+            os._exit(0 if mine is not parent_server and mine.owner == os.getpid() else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sandbox._fork_server() is parent_server  # and the parent keeps its own
