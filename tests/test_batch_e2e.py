@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader.grading import GradeOptions, grade_file
+from conftest import grader_processes
 from test_batch_support import find_row, load_make_class
 
 mc = load_make_class()
@@ -146,6 +147,7 @@ def test_zip_of_a_class_with_a_wrapping_folder(tmp_path):
     assert find_row(rows, "leeann", "total") == "20"
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the running programs in /proc (Linux)")
 def test_ctrl_c_stops_cleanly_and_keeps_what_is_done(tmp_path):
     f = mc.fixture
     students = [mc.Student(f"quick{i}", f("server", "correct_with_blocks"), None) for i in range(2)]
@@ -157,10 +159,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_is_done(tmp_path):
                              "--timeout", "3", "-j", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not proc.stdout.readline():
-            pass
-        time.sleep(1.0)  # the quick ones are done, slow ones are running
+        # Both of the -j 2 slots hold a slow program: the quick ones are done (on a loaded
+        # machine that may take a while, so look instead of sleeping a fixed time).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(_slow_programs_running()) < 2:
+            time.sleep(0.05)
+        assert len(_slow_programs_running()) == 2
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
@@ -177,6 +181,21 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_is_done(tmp_path):
     assert "Ctrl-C" in find_row(rows, "slow5", "reason")
     # Wait for the abandoned gradings' programs to end before the suite's leftover check.
     time.sleep(0.1)
+
+
+def _slow_programs_running():
+    """The graded programs now running whose file is the slow server (the grader runs a copy
+    of the file, at a path that is the same inside and outside the sandbox)."""
+    slow = []
+    for pid in grader_processes():
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                copied = handle.read().split(b"\0")[-2]
+            if b"time.sleep(3600)" in Path(os.fsdecode(copied)).read_bytes():
+                slow.append(pid)
+        except (OSError, IndexError):
+            continue
+    return slow
 
 
 def test_serial_and_parallel_runs_give_the_same_grades(tmp_path):
