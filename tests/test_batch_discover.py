@@ -128,3 +128,19 @@ def test_utf8_names_stored_without_the_flag_are_repaired(tmp_path: Path):
 def test_single_student_folder_is_a_student_not_a_wrapper(tmp_path: Path):
     write(tmp_path / "alice" / "server.py")
     assert [s.student for s in discover(tmp_path).submissions] == ["alice"]
+
+
+def test_a_zip_a_student_uploaded_to_canvas_is_unpacked_into_the_scratch_folder(tmp_path: Path):
+    subs, scratch = tmp_path / "subs", tmp_path / "scratch"
+    subs.mkdir()
+    scratch.mkdir()
+    with zipfile.ZipFile(subs / "doejane_12345_67890_Lab 1.zip", "w") as zf:
+        zf.writestr("Lab 1/TCPServer.py", "s.listen(1)\nc, a = s.accept()\n")
+        zf.writestr("Lab 1/TCPClient.py", "s.connect(('localhost', 12345))\n")
+    jane, = discover(subs, scratch=scratch).submissions
+    assert {role: jane.shown(p) for role, p in jane.files.items()} == {
+        "server": "Lab 1.zip/Lab 1/TCPServer.py", "client": "Lab 1.zip/Lab 1/TCPClient.py"}
+    assert all(scratch in p.parents for p in jane.files.values())
+    # Without a scratch folder the zip stays one of her files, not graded.
+    plain, = discover(subs).submissions
+    assert plain.files == {} and [plain.shown(p) for p in plain.extra] == ["Lab 1.zip"]

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import threading
+import zipfile
 from pathlib import Path
 
 from grader.batch import pool as pool_module
@@ -126,6 +127,36 @@ def test_unmatched_and_extra_files_are_listed_not_dropped(tmp_path):
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert data["unmatched_files"] == ["loose_file.py"]
     assert "helper.py" in (tmp_path / "out" / "feedback" / "ann.txt").read_text()
+
+
+def test_a_student_s_own_zip_is_unpacked_and_graded_like_loose_files(tmp_path):
+    root, out = tmp_path / "subs", tmp_path / "out"
+    write(root / "ann" / "server.py")
+    write(root / "ann" / "client.py")
+    (root / "bob").mkdir()
+    with zipfile.ZipFile(root / "bob" / "doe_bob_lab1.zip", "w") as zf:
+        zf.writestr("lab1/server.py", "# pass\n")
+        zf.writestr("lab1/client.py", "# fail client.closes\n")
+        zf.writestr("__MACOSX/lab1/._server.py", "resource fork")  # clutter, not a file of his
+        zf.writestr("../../escaped.py", "# pass\n")  # would land outside: never written
+    write(root / "cy" / "work.zip", "this is not a zip")
+    before = sorted(root.rglob("*"))
+    code, stdout, _ = _run(root, out, CountingGrade())
+    assert code == FINISHED
+    table = _csv(out)
+    assert find_row(table, "bob", "status") == "graded" and find_row(table, "bob", "total") == "19"
+    assert find_row(table, "cy", "status") == "missing"
+    assert "work.zip" in find_row(table, "cy", "ungraded_files")
+    students = {s["key"]: s for s in json.loads((out / "results.json").read_text())["students"]}
+    assert students["bob"]["roles"]["server"]["report"]["file"] == "bob/doe_bob_lab1.zip/lab1/server.py"
+    assert any("doe_bob_lab1.zip was unpacked" in n for n in students["bob"]["notes"])
+    assert any("work.zip could not be unpacked (File is not a zip file)" in n for n in students["cy"]["notes"])
+    assert "work.zip could not be unpacked" in (out / "feedback" / "cy.txt").read_text()
+    assert sorted(root.rglob("*")) == before  # nothing was written into the TA's folder
+    assert not list(tmp_path.rglob("escaped.py"))
+    again = CountingGrade()
+    _run(root, out, again)
+    assert again.calls == []  # unchanged: the unpacked files are recognised as the same
 
 
 def test_ctrl_c_keeps_what_is_done_and_marks_the_rest(tmp_path):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from grader.batch import yaml_subset
+from grader.batch.archives import unpack_archives
 from grader.batch.roles import assign_roles, is_python_file
 from grader.inputs import InputError
 
@@ -55,6 +56,8 @@ class Submission:
     notes: Tuple[str, ...] = ()
     late: bool = False
     names: Dict[Path, str] = field(default_factory=dict, compare=False)  # file -> name to show
+    # A file unpacked from the student's own zip (grader/batch/archives.py) -> (zip, path in it).
+    origins: Dict[Path, Tuple[Path, str]] = field(default_factory=dict, compare=False)
 
     def shown(self, path: Path) -> str:
         return self.names.get(path, path.name)
@@ -120,22 +123,24 @@ def _top(root: Path, skip: Optional[Path]) -> Path:
     return root
 
 
-def discover(root: Path, *, skip: Optional[Path] = None, label: Optional[str] = None) -> Discovery:
+def discover(root: Path, *, skip: Optional[Path] = None, label: Optional[str] = None,
+             scratch: Optional[Path] = None) -> Discovery:
     """Recognise the layout of ``root`` and list its submissions.
 
     ``skip`` is a folder to leave out (the output folder, when the TA puts it inside the
-    submissions); ``label`` names ``root`` in messages (the .zip it was unpacked from).  Raises
-    ``InputError`` when there is nothing that looks like a submission.
+    submissions); ``label`` names ``root`` in messages (the .zip it was unpacked from);
+    ``scratch`` is a folder to unpack students' own zips into (without it they stay files that
+    are not graded).  Raises ``InputError`` when there is nothing that looks like a submission.
     """
     top = Path(root)
     root = _top(top, skip)
     files, dirs = _entries(root, skip)
     if (root / GRADESCOPE_METADATA).is_file():
-        found = _gradescope(root, files, dirs, skip)
+        found = _gradescope(root, files, dirs, skip, scratch)
     elif any(CANVAS_NAME.match(f.name) for f in files):
-        found = _canvas(root, files, dirs, skip)
+        found = _canvas(root, files, dirs, skip, scratch)
     else:
-        found = _folders(root, files, dirs, skip)
+        found = _folders(root, files, dirs, skip, scratch)
     if not found.submissions:
         shown = label or str(top)
         if root != top:
@@ -153,24 +158,31 @@ def _nothing_found(root: str, files: List[Path], dirs: List[Path]) -> str:
             f"{GRADESCOPE_METADATA}).")
 
 
-def _submission(key: str, student: str, people: Tuple[Person, ...], files: List[Path], *,
-                late: bool = False, names: Optional[Dict[Path, str]] = None,
+def _submission(key: str, student: str, people: Tuple[Person, ...], files: List[Path],
+                scratch: Optional[Path], *, late: bool = False, names: Optional[Dict[Path, str]] = None,
                 notes: Tuple[str, ...] = ()) -> Submission:
     names = names or {}
+    origins: Dict[Path, Tuple[Path, str]] = {}
+    if scratch is not None:
+        unpacked = unpack_archives(files, names, scratch)
+        files, names, origins, notes = unpacked.files, unpacked.names, unpacked.origins, notes + unpacked.notes
     assignment = assign_roles(files, names)
     return Submission(key=key, student=student, people=people, files=assignment.files,
-                      extra=assignment.extra, notes=notes + assignment.notes, late=late, names=names)
+                      extra=assignment.extra, notes=notes + assignment.notes, late=late, names=names,
+                      origins=origins)
 
 
-def _folders(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path]) -> Discovery:
+def _folders(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path],
+             scratch: Optional[Path]) -> Discovery:
     subs = [
-        _submission(d.name, d.name, (Person(d.name),), _files_under(d, skip))
+        _submission(d.name, d.name, (Person(d.name),), _files_under(d, skip), scratch)
         for d in dirs
     ]
     return Discovery(FOLDERS, root, tuple(subs), tuple(files))
 
 
-def _canvas(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path]) -> Discovery:
+def _canvas(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path],
+            scratch: Optional[Path]) -> Discovery:
     groups: Dict[str, List[Path]] = {}
     names: Dict[Path, str] = {}
     who: Dict[str, str] = {}
@@ -189,7 +201,7 @@ def _canvas(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path
     for d in dirs:
         unmatched.extend(_files_under(d, skip))
     subs = [
-        _submission(f"{who[uid]}_{uid}", who[uid], (Person(who[uid], sid=uid),), groups[uid],
+        _submission(f"{who[uid]}_{uid}", who[uid], (Person(who[uid], sid=uid),), groups[uid], scratch,
                     late=late[uid], names=names)
         for uid in sorted(groups, key=lambda u: (who[u].lower(), u))
     ]
@@ -209,7 +221,8 @@ def _people(entry: object) -> Tuple[Person, ...]:
     return tuple(people)
 
 
-def _gradescope(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path]) -> Discovery:
+def _gradescope(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path],
+                scratch: Optional[Path]) -> Discovery:
     try:
         text = (root / GRADESCOPE_METADATA).read_text(encoding="utf-8", errors="replace")
         metadata = yaml_subset.parse(text)
@@ -230,7 +243,7 @@ def _gradescope(root: Path, files: List[Path], dirs: List[Path], skip: Optional[
             notes = (f"{GRADESCOPE_METADATA} lists {key}, but the export has no folder for it.",)
         student = " & ".join(p.name or p.sid or p.email for p in people)
         folder_files = _files_under(folders[key], skip) if key in folders else []
-        subs.append(_submission(key, student, people, folder_files, notes=notes))
+        subs.append(_submission(key, student, people, folder_files, scratch, notes=notes))
     unmatched = [f for f in files if f.name != GRADESCOPE_METADATA]
     subs.sort(key=lambda s: (s.student.lower(), s.key))
     return Discovery(GRADESCOPE, root, tuple(subs), tuple(unmatched))

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -71,6 +72,15 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
+def _where(sub: Submission, path: Path, root: Path) -> str:
+    """A student's file as the TA should see it: its path in the submissions, or, unpacked from
+    the student's own zip, the zip's path and its path in there."""
+    if path in sub.origins:
+        archive, inside = sub.origins[path]
+        return f"{_relative(archive, root)}/{inside}"
+    return _relative(path, root)
+
+
 def _load_previous(out: Path) -> Dict[str, Dict[str, Any]]:
     """The previous run's students by key; empty when there is none or it cannot be read."""
     document = _previous_document(out)
@@ -122,8 +132,10 @@ def run_batch(
 ) -> int:
     out = Path(options.out)
     try:
-        with source.opened(Path(submissions)) as root:
-            found = discover(root, skip=out, label=str(submissions))
+        # scratch: where students' own zips are unpacked (never into the TA's folder)
+        with source.opened(Path(submissions)) as root, \
+                tempfile.TemporaryDirectory(prefix="grader-unpacked-") as scratch:
+            found = discover(root, skip=out, label=str(submissions), scratch=Path(scratch))
             stdout.write(_first_line(found, submissions))
             stdout.flush()
             return _grade_and_write(found, root, options, out, stdout, stderr, grade, show_progress)
@@ -157,7 +169,7 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
         reused[sub.key] = kept
         for role, path in sub.files.items():
             if role not in kept:
-                tasks.append(Task(sub.key, role, path, _relative(path, root)))
+                tasks.append(Task(sub.key, role, path, _where(sub, path, root)))
 
     if grade is None and tasks:
         grade = _engine_grade(options)
@@ -181,7 +193,7 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
                 roles[role] = RoleOutcome(role, MISSING, reason=f"no {role} file found")
         results.append(StudentResult(
             key=sub.key, student=sub.student, people=sub.people, roles=roles, late=sub.late,
-            extra=tuple(_relative(p, root) for p in sub.extra), notes=sub.notes,
+            extra=tuple(_where(sub, p, root) for p in sub.extra), notes=sub.notes,
             fingerprint=fingerprints[sub.key],
             reused=bool(reused[sub.key]) and all(r in reused[sub.key] for r in sub.files),
         ))

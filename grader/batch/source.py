@@ -60,14 +60,38 @@ def _safe_relative(name: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+class ArchiveError(Exception):
+    """A zip that cannot be unpacked: ``kind`` is "too big", "damaged" or "password"; the
+    message says why in a few words."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
 def _extract(archive: Path, dest: Path) -> None:
+    try:
+        extract(archive, dest, MAX_UNPACKED_BYTES, MAX_MEMBERS)
+    except ArchiveError as exc:
+        if exc.kind == "too big":
+            raise InputError(f"{archive} {exc}, far more than a class's programs: check that it is "
+                             "the right archive.") from None
+        if exc.kind == "password":
+            raise InputError(f"{archive} could not be unpacked ({exc}): give an archive without a "
+                             "password.") from None
+        raise InputError(f"{archive} could not be unpacked ({exc}): download it again, or unzip it "
+                         "yourself and give the folder.") from None
+
+
+def extract(archive: Path, dest: Path, max_bytes: int, max_members: int) -> None:
+    """Unpack ``archive`` into ``dest``, safely (see the module docstring); ``ArchiveError`` when
+    it cannot be, or would unpack to more than ``max_bytes`` or ``max_members`` files."""
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-            if len(infos) > MAX_MEMBERS or sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
-                raise InputError(f"{archive} unpacks to more than {MAX_UNPACKED_BYTES // 1_000_000} MB "
-                                 f"or {MAX_MEMBERS} files, far more than a class's programs: "
-                                 "check that it is the right archive.")
+            if len(infos) > max_members or sum(i.file_size for i in infos) > max_bytes:
+                raise ArchiveError("too big", f"unpacks to more than {max_bytes // 1_000_000} MB or "
+                                              f"{max_members} files")
             for info in infos:
                 try:
                     rel = _safe_relative(member_name(info))
@@ -81,8 +105,6 @@ def _extract(archive: Path, dest: Path) -> None:
                 with zf.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        raise InputError(f"{archive} could not be unpacked ({exc}): download it again, or unzip it "
-                         "yourself and give the folder.") from None
+        raise ArchiveError("damaged", str(exc)) from None
     except RuntimeError as exc:  # encrypted members
-        raise InputError(f"{archive} could not be unpacked ({exc}): give an archive without a "
-                         "password.") from None
+        raise ArchiveError("password", str(exc)) from None
