@@ -260,8 +260,9 @@ def _left_in_namespace(besides: int = 1) -> int:
     return count
 
 
-def _hand_out_sockets(control, child: int) -> int:
-    """Hand out sockets until the program's main process ends; returns its exit status."""
+def _poller_woken_by_children(fd: int) -> tuple:
+    """(a poll object watching ``fd``, a pipe it also watches that SIGCHLD writes to): a wait
+    for ``fd`` that a child's end interrupts.  Drain the pipe when it is ready."""
     import _signal
     import select
 
@@ -269,11 +270,17 @@ def _hand_out_sockets(control, child: int) -> int:
     os.set_blocking(wake_w, False)
     _signal.set_wakeup_fd(wake_w)
     _signal.signal(_signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD wakes poll()
-    # poll(), not select(): the control socket keeps the number it had in the grader, which
-    # passes 1023 (select's limit) when a batch has many gradings open at once.
+    # poll(), not select(): the init's control socket keeps the number it had in the grader,
+    # which passes 1023 (select's limit) when a batch has many gradings open at once.
     poller = select.poll()
-    poller.register(control.fileno(), select.POLLIN)
+    poller.register(fd, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
+    return poller, wake_r
+
+
+def _hand_out_sockets(control, child: int) -> int:
+    """Hand out sockets until the program's main process ends; returns its exit status."""
+    poller, wake_r = _poller_woken_by_children(control.fileno())
     status = None
     while True:
         # Reap first: the program may have ended before the handler was there.
@@ -516,18 +523,9 @@ def _handle(libc: _Libc, data: bytes, fds: list, holders: set, server: int) -> t
 
 def serve_forks(fd: int) -> int:
     """The fork server's loop: start programs on request, report each holder's exit."""
-    import _signal
-    import select
-
     libc = _Libc()  # loaded once here, not once per program
     link = _socket.socket(fileno=fd)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    _signal.set_wakeup_fd(wake_w)
-    _signal.signal(_signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD wakes poll()
-    poller = select.poll()
-    poller.register(link.fileno(), select.POLLIN)
-    poller.register(wake_r, select.POLLIN)
+    poller, wake_r = _poller_woken_by_children(fd)
     holders = set()
     server = os.getpid()
     while True:
