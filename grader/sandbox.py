@@ -23,7 +23,7 @@ import sys
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from grader.sandbox_init import NOBODY, PIVOT_ROOT
+from grader.sandbox_init import MAX_REQUEST, NOBODY, PIVOT_ROOT
 
 INIT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
 _SETUP_TIMEOUT = 10.0  # seconds for the init to build the namespace (it takes milliseconds)
@@ -322,10 +322,14 @@ class _ForkServer:
                 raise SandboxError("the sandbox's fork server has stopped")
             self._next_id += 1
             request_id = b"%d" % self._next_id
+            message = b"\0".join([b"spawn", request_id] + request)
+            if len(message) > MAX_REQUEST:
+                raise SandboxError("the program's environment and arguments (%d kB) are more than "
+                                   "the sandbox takes (%d kB)" % (len(message) >> 10, MAX_REQUEST >> 10))
             answer = self._asked[request_id] = [threading.Event(), None]
         try:
             with self._send_lock:
-                socket.send_fds(self._link, [b"\0".join([b"spawn", request_id] + request)], fds)
+                socket.send_fds(self._link, [message], fds)
         except OSError as exc:
             with self._lock:
                 self._asked.pop(request_id, None)

@@ -70,7 +70,7 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SIGKILL = 9
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-MAX_REQUEST = 1 << 18  # bytes of one request (an environment is a few kB)
+MAX_REQUEST = 192 << 10  # bytes of one request (an environment is a few kB); below the socket's own limit
 MAX_REQUEST_FDS = 16
 
 

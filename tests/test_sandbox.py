@@ -310,3 +310,13 @@ def test_a_fork_of_the_grader_starts_its_own_fork_server():
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert sandbox._fork_server() is parent_server  # and the parent keeps its own
+
+
+def test_an_environment_too_big_for_the_sandbox_is_a_plain_reason(tmp_path, monkeypatch):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("namespaces exist only on Linux")
+    monkeypatch.setenv("GRADER_TEST_HUGE", "x" * (300 << 10))
+    monkeypatch.setattr(sandbox, "_AVAILABILITY", [])  # decide again, with this environment
+    available, reason = sandbox.available()
+    assert not available
+    assert "environment and arguments" in reason and "more than the sandbox takes" in reason, reason
