@@ -149,12 +149,12 @@ class Sandbox:
                 theirs.append(writing)
             fds = theirs + [self._init_end.fileno()] + list(pass_fds)
             targets = [1, 2, self._init_end.fileno()] + list(pass_fds)
+            server = _fork_server()
             request = ([b"root" if self.as_root else b"user", encode(self._mount_point), encode(self.workdir),
                         b"%d" % len(read_only)] + [encode(p) for p in read_only]
                        + [b"%d" % len(targets)] + [b"%d" % fd for fd in targets]
-                       + [b"%d" % len(env)] + [encode(k) + b"=" + encode(v) for k, v in env.items()]
-                       + [encode(a) for a in argv])
-            process = _fork_server().spawn(request, fds)
+                       + _environment_change(server.environment, env) + [encode(a) for a in argv])
+            process = server.spawn(request, fds)
         except BaseException:
             for fd in ours:
                 os.close(fd)
@@ -239,6 +239,15 @@ class Sandbox:
         return kind, text, fds
 
 
+def _environment_change(base: Dict[str, str], env: Dict[str, str]) -> List[bytes]:
+    """``env`` as changes to ``base`` (request fields: how many set, NAME=VALUE..., how many
+    removed, NAME...): a request stays small however big the environment is."""
+    encode = os.fsencode
+    changed = [encode(k) + b"=" + encode(v) for k, v in env.items() if base.get(k) != v]
+    removed = [encode(k) for k in base if k not in env]
+    return [b"%d" % len(changed)] + changed + [b"%d" % len(removed)] + removed
+
+
 class ForkedProcess:
     """A sandboxed program's process as the grader holds it: the fork server's *holder*
     (grader/sandbox_init.py), which ends when the program's namespace has ended.  It offers
@@ -283,12 +292,14 @@ class _ForkServer:
 
     def __init__(self) -> None:
         self._link, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.environment = dict(os.environ)  # the server's; requests carry changes to it
         try:
             # Its own session, like every program: a Ctrl-C at the terminal is the grader's to handle.
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-S", _init_script(), "--serve", str(theirs.fileno())],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True)
+                pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True,
+                env=self.environment)
         except BaseException:
             self._link.close()
             raise

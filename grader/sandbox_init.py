@@ -7,7 +7,8 @@ The grader runs this file as a script, compiled, once per grader process that sa
 
 and it becomes the *fork server*: a small single-threaded process that has loaded what an init
 needs (``ctypes`` above all) once.  For each program the grader sends it, on the socket FD, the
-program's argv and environment, the sandbox's spec and the program's file descriptors; then::
+program's argv and environment (as changes to the server's own), the sandbox's spec and the
+program's file descriptors; then::
 
     fork server --fork--> holder --unshare, fork--> init (PID 1) --fork, exec--> program (PID 2)
 
@@ -70,7 +71,7 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SIGKILL = 9
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-MAX_REQUEST = 192 << 10  # bytes of one request (an environment is a few kB); below the socket's own limit
+MAX_REQUEST = 192 << 10  # bytes of one request (a few hundred); below the socket's own limit
 MAX_REQUEST_FDS = 16
 
 
@@ -473,7 +474,12 @@ def _parse_request(fields: list) -> dict:
     spec["read_only"] = [os.fsdecode(path) for path in take(next(rest))]
     spec["targets"] = [int(fd) for fd in take(next(rest))]
     spec["control"] = spec["targets"][2]  # after stdout and stderr
-    spec["env"] = dict(item.split(b"=", 1) for item in take(next(rest)) if b"=" in item)
+    # The environment as changes to this server's own (the grader's when it started the server).
+    env = dict(os.environb)
+    env.update(item.split(b"=", 1) for item in take(next(rest)) if b"=" in item)
+    for name in take(next(rest)):
+        env.pop(name, None)
+    spec["env"] = env
     spec["argv"] = list(rest)
     if not spec["argv"]:
         raise ValueError("no program to run")

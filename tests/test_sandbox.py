@@ -312,11 +312,40 @@ def test_a_fork_of_the_grader_starts_its_own_fork_server():
     assert sandbox._fork_server() is parent_server  # and the parent keeps its own
 
 
-def test_an_environment_too_big_for_the_sandbox_is_a_plain_reason(tmp_path, monkeypatch):
+@needs_sandbox
+def test_the_sandboxed_program_gets_its_environment_however_big(tmp_path, monkeypatch):
+    # A request carries the environment as changes to the fork server's own, so a big
+    # environment (bigger than one request may be) is no obstacle.
+    program = tmp_path / "server.py"
+    program.write_text("import os\n"
+                       "print(sum(len(v) for k, v in os.environ.items() if k.startswith('GRADER_TEST_BIG')),\n"
+                       "      os.environ.get('GRADER_TEST_SMALL'), 'GRADER_TEST_GONE' in os.environ)\n")
+    _set_big_variables(monkeypatch)
+    monkeypatch.setenv("GRADER_TEST_GONE", "1")
+    monkeypatch.setattr(sandbox, "_SERVER", [])  # a new server, started with these
+    try:
+        sandbox._fork_server()
+        monkeypatch.setenv("GRADER_TEST_SMALL", "changed")  # set and removed after it started
+        monkeypatch.delenv("GRADER_TEST_GONE")
+        report = grade_sandboxed(Fixture("server", program, {}, timeout=5.0))
+        assert report.stdout.splitlines()[:1] == ["%d changed False" % (3 * 100_000)], report.stdout
+    finally:
+        sandbox._fork_server().close()
+
+
+def test_an_environment_change_too_big_for_the_sandbox_is_a_plain_reason(monkeypatch):
     if not sys.platform.startswith("linux"):
         pytest.skip("namespaces exist only on Linux")
-    monkeypatch.setenv("GRADER_TEST_HUGE", "x" * (300 << 10))
+    sandbox._fork_server()  # started before the variables below exist
+    _set_big_variables(monkeypatch)
     monkeypatch.setattr(sandbox, "_AVAILABILITY", [])  # decide again, with this environment
     available, reason = sandbox.available()
     assert not available
     assert "environment and arguments" in reason and "more than the sandbox takes" in reason, reason
+
+
+def _set_big_variables(monkeypatch):
+    """300 kB of environment, more than one request to the fork server may hold (in three
+    variables: one string longer than 128 kB cannot be passed to a program at all)."""
+    for i in range(3):
+        monkeypatch.setenv("GRADER_TEST_BIG%d" % i, "x" * 100_000)
