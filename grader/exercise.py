@@ -13,12 +13,22 @@ CLIENT = "client"
 ROLES = (SERVER, CLIENT)
 
 
+# What a check's verdict rests on (the README's policy table lists them per check):
+COUNTERPART = "counterpart"  # what the grader's reference program saw on the connection
+KERNEL = "kernel"  # the operating system: sockets and descriptors in /proc, the real exit status
+CONSOLE = "console"  # the program's real standard output, as the grader captured it
+PROBE = "probe"  # the probe's log inside the program's own process: the program's word
+
+
 class CheckSpec(NamedTuple):
     id: str
     description: str
     points: float = 1.0
     # Checks that must have passed for this one to be judged; otherwise it is skipped.
     requires: Tuple[str, ...] = ()
+    # What the verdict rests on.  A check that rests on the probe at all scores zero when the
+    # program is caught interfering with the probe.
+    evidence: Tuple[str, ...] = (PROBE,)
 
 
 class Exercise(NamedTuple):
@@ -51,32 +61,41 @@ def _hello_world() -> Exercise:
     low, high = 1024, 65535
     message = "Hello World!"
     server_checks = (
-        CheckSpec("server.runs", "It runs under Python 3 without a syntax error or an uncaught exception"),
-        CheckSpec("server.listens", f"It binds a port in {low}-{high} and calls listen() before accept()"),
-        CheckSpec("server.waiting_printed", f'It prints "{s["waiting"]}" before calling accept()'),
-        CheckSpec("server.accepts", "It accepts the connection of the reference client", 2),
+        CheckSpec("server.runs", "It runs under Python 3 without a syntax error or an uncaught exception",
+                  evidence=(PROBE, KERNEL)),
+        CheckSpec("server.listens", f"It binds a port in {low}-{high} and calls listen() before accept()",
+                  evidence=(PROBE, KERNEL, COUNTERPART)),
+        CheckSpec("server.waiting_printed", f'It prints "{s["waiting"]}" before calling accept()',
+                  evidence=(PROBE, CONSOLE)),
+        CheckSpec("server.accepts", "It accepts the connection of the reference client", 2,
+                  evidence=(PROBE, KERNEL, COUNTERPART)),
         CheckSpec("server.accepted_printed", f'It prints "{s["accepted"]}" after accept() returned',
-                  requires=("server.accepts",)),
+                  requires=("server.accepts",), evidence=(PROBE, CONSOLE)),
         CheckSpec("server.sends_message", f'The reference client receives exactly "{message}"', 2,
-                  requires=("server.accepts",)),
+                  requires=("server.accepts",), evidence=(COUNTERPART,)),
         CheckSpec("server.sent_printed", f'It prints "{s["sent"]}" after sending the message',
-                  requires=("server.accepts",)),
+                  requires=("server.accepts",), evidence=(PROBE, CONSOLE)),
         CheckSpec("server.closes", "It closes the connected socket itself (close() or a with block)",
-                  requires=("server.accepts",)),
-        CheckSpec("server.exits", "It ends on its own, with exit status 0, within the time limit"),
+                  requires=("server.accepts",), evidence=(PROBE, KERNEL, COUNTERPART)),
+        CheckSpec("server.exits", "It ends on its own, with exit status 0, within the time limit",
+                  evidence=(KERNEL,)),
     )
     client_checks = (
-        CheckSpec("client.runs", "It runs under Python 3 without a syntax error or an uncaught exception"),
-        CheckSpec("client.connecting_printed", f'It prints "{c["connecting"]}" before calling connect()'),
-        CheckSpec("client.connects", "It connects to the reference server", 2),
+        CheckSpec("client.runs", "It runs under Python 3 without a syntax error or an uncaught exception",
+                  evidence=(PROBE, KERNEL)),
+        CheckSpec("client.connecting_printed", f'It prints "{c["connecting"]}" before calling connect()',
+                  evidence=(PROBE, CONSOLE)),
+        CheckSpec("client.connects", "It connects to the reference server", 2,
+                  evidence=(PROBE, COUNTERPART)),
         CheckSpec("client.waiting_printed",
                   f'It prints "{c["waiting"]}" after connecting and before the first recv()',
-                  requires=("client.connects",)),
+                  requires=("client.connects",), evidence=(PROBE, CONSOLE)),
         CheckSpec("client.prints_message", "It prints the message it received from the server, as text", 2,
-                  requires=("client.connects",)),
+                  requires=("client.connects",), evidence=(PROBE, CONSOLE, COUNTERPART)),
         CheckSpec("client.closes", "It closes its socket itself (close() or a with block)",
-                  requires=("client.connects",)),
-        CheckSpec("client.exits", "It ends on its own, with exit status 0, within the time limit"),
+                  requires=("client.connects",), evidence=(PROBE, KERNEL, COUNTERPART)),
+        CheckSpec("client.exits", "It ends on its own, with exit status 0, within the time limit",
+                  evidence=(KERNEL,)),
     )
     return Exercise(
         name="TCP Hello World",

@@ -28,6 +28,8 @@ GC_CLOSED = ("The connection was closed only when Python threw the socket away, 
              "Call close() on it yourself.")
 CLOSE_KEPT_OPEN = ("You called close(), but something else still holds the connection open (a makefile() "
                    "object or a child process). Close those too.")
+SHUTDOWN_NOT_CLOSED = ("shutdown() ends the connection but does not close the socket. Call close() on it "
+                       "too (or use a with block).")
 LISTENING_NOT_CONNECTED = ("You closed the server socket, not the connected socket that accept() returned. "
                            "Close the connected socket (conn.close()).")
 LOOPS_FOREVER_ACCEPT = ("Your server goes back to accept() for another client. The lab's server serves one "
@@ -57,6 +59,10 @@ ARGV = ("Your program reads a command-line argument (sys.argv), but it is graded
         "default: port = int(sys.argv[1]) if len(sys.argv) > 1 else 12345.")
 PORT_NOT_NUMBER = ('The port must be a number, not text: write 12345, not "12345" (or int(text) '
                    "when it comes from input or sys.argv).")
+INTERFERENCE = ("Your program wrote into the grader's own channel or called the grader's functions. "
+                "Remove that code: grading only counts what your program really does.")
+COMPILE_LIMIT = ("Python could not compile your file: an expression is too long or nested too deeply "
+                 "for its parser. Split it into smaller statements.")
 UDP = "This lab uses TCP: create the socket with socket.socket() or socket.socket(AF_INET, SOCK_STREAM)."
 
 

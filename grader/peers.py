@@ -45,6 +45,11 @@ class Observation:
         self.ended: Optional[str] = None
         self.ended_at: Optional[float] = None
         self.program_alive_at_end: Optional[bool] = None
+        # The inode of the program's socket for this connection (``grader.kernel``), asked when
+        # the connection was made and, if nobody held it yet (a server's queue), again the
+        # moment the end arrived, before this side closed.  0: no process held it; None: cannot
+        # be told.  The session then asks whether the program still holds that socket.
+        self.program_socket: Optional[int] = None
 
     @property
     def closed_by_program(self) -> bool:
@@ -56,9 +61,11 @@ class Observation:
 class _Counterpart(threading.Thread):
     """Shared machinery: a stop that wakes the thread at once, and reading to the end."""
 
-    def __init__(self, program_alive: Callable[[], bool], on_done: Callable[[], None], name: str):
+    def __init__(self, program_alive: Callable[[], bool], on_done: Callable[[], None], name: str,
+                 inspect: Optional[Callable[["Observation"], Optional[int]]] = None):
         super().__init__(daemon=True, name=name)
         self.program_alive = program_alive
+        self.inspect = inspect  # asks the kernel for the program's socket (program_socket)
         self.on_done = on_done
         self.observation = Observation()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -119,6 +126,14 @@ class _Counterpart(threading.Thread):
         # Asked right after the end of stream: a program held by the probe is still alive, one
         # whose sockets were closed by its own death is not.
         obs.program_alive_at_end = self.program_alive()
+        if how != "stopped" and not obs.program_socket:
+            # Now, while this side is still open: once both sides have closed, a socket the
+            # program still holds leaves the kernel's connection table.
+            self._inspect()
+
+    def _inspect(self) -> None:
+        if self.inspect is not None:
+            self.observation.program_socket = self.inspect(self.observation)
 
     def _finish(self) -> None:
         for s in (self._wake_r, self._wake_w):
@@ -132,8 +147,8 @@ class ReferenceClient(_Counterpart):
 
     def __init__(self, address, family: int, deadline: float,
                  program_alive: Callable[[], bool], on_done: Callable[[], None],
-                 new_socket: Callable[[int], socket.socket] = plain_socket):
-        super().__init__(program_alive, on_done, name="reference-client")
+                 new_socket: Callable[[int], socket.socket] = plain_socket, inspect=None):
+        super().__init__(program_alive, on_done, name="reference-client", inspect=inspect)
         self.address = address
         self.family = family
         self.deadline = deadline
@@ -159,6 +174,7 @@ class ReferenceClient(_Counterpart):
             obs.connected_at = time.monotonic()
             obs.program_address = sock.getpeername()[:2]
             obs.own_address = sock.getsockname()[:2]
+            self._inspect()
             self._read_to_end(sock, self.deadline)
         finally:
             sock.close()
@@ -171,8 +187,8 @@ class ReferenceServer(_Counterpart):
 
     def __init__(self, message: bytes, deadline: float,
                  program_alive: Callable[[], bool], on_done: Callable[[], None],
-                 new_socket: Callable[[int], socket.socket] = plain_socket):
-        super().__init__(program_alive, on_done, name="reference-server")
+                 new_socket: Callable[[int], socket.socket] = plain_socket, inspect=None):
+        super().__init__(program_alive, on_done, name="reference-server", inspect=inspect)
         self.message = message
         self.deadline = deadline
         try:
@@ -196,6 +212,7 @@ class ReferenceServer(_Counterpart):
             obs.connected_at = time.monotonic()
             obs.program_address = address[:2]
             obs.own_address = conn.getsockname()[:2]
+            self._inspect()  # the client's socket, held: it waits for the message
             try:
                 conn.sendall(self.message)
                 obs.sent = self.message

@@ -15,9 +15,9 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from grader import processes
+from grader import events, kernel, processes
 from grader.launch import StartedProgram, start_program
 from grader.peers import plain_socket
 
@@ -25,11 +25,12 @@ from grader.peers import plain_socket
 # payload); the program can write into its channel too, so the grader keeps no more than that.
 MAX_EVENTS = 25_000
 # A line longer than the probe ever writes (64 Ki characters of console text, escaped) is
-# dropped, and past a total only the end-of-program events are kept.
+# dropped, and past a total only the end-of-program events are kept, and only so many of them.
 MAX_EVENT_LINE = 1 << 20
 MAX_EVENT_BYTES = 16 << 20
-_ALWAYS_KEPT = ("hello", "finished", "exception", "syntax_error")
+_ALWAYS_KEPT = ("hello", "finished", "exception", "syntax_error", "tamper")
 _ALWAYS_KEPT_BYTES = tuple(('"%s"' % kind).encode() for kind in _ALWAYS_KEPT)
+_MAX_ALWAYS_KEPT = 64
 _CHUNK = 65536
 # Seconds a sandboxed program's init has to end its namespace when asked (it takes milliseconds).
 _END_TIMEOUT = 5.0
@@ -45,7 +46,9 @@ class RunOutput(NamedTuple):
     stderr: CapturedStream
     exit_status: Optional[int]  # None when it had to be killed
     killed_descendants: int  # processes besides the program that had to be stopped
-    bad_event_lines: int  # lines on the probe channel that were not valid events
+    bad_event_lines: int  # lines on the probe channel that were not the probe's events
+    # What the event channel showed of other code writing into it, in plain words.
+    interference: Tuple[str, ...] = ()
 
 
 class _StreamCapture(threading.Thread):
@@ -76,44 +79,86 @@ class _StreamCapture(threading.Thread):
 
 
 class _EventReader(threading.Thread):
-    def __init__(self, fd: int, on_event: Callable[[Dict], None]):
+    """Reads the probe's channel.  The first line is the probe's hello (the program's code
+    cannot run before the grader has answered it); every later line must start with the key
+    the grader sent in the configuration, and have the shape of a probe event
+    (``grader.events``).  Other lines are counted, never parsed further, and never reach the
+    checks: they are the program writing into the grader's channel."""
+
+    def __init__(self, fd: int, on_event: Callable[[Dict], None], key: str):
         super().__init__(daemon=True)
         self.file = os.fdopen(fd, "rb")
         self.on_event = on_event
+        self.prefix = ('{"k": "%s", ' % key).encode()
         self.count = 0
         self.bad_lines = 0
+        self.unsigned = 0  # lines without the key
+        self.malformed = 0  # lines with the key that are not probe events
+        self.first_problem = ""
 
     def run(self) -> None:
-        kept = 0
+        kept = always_kept = 0
+        first = True
         try:
             while True:
                 line = self.file.readline(MAX_EVENT_LINE)
                 if not line:
                     break
                 if not line.endswith(b"\n") and len(line) == MAX_EVENT_LINE:
-                    self.bad_lines += 1
+                    self._refuse("malformed", "a line longer than the probe writes")
                     while line and not line.endswith(b"\n"):  # skip the rest, a bounded piece at a time
                         line = self.file.readline(MAX_EVENT_LINE)
                     continue
+                if first:
+                    body, first = line, False
+                elif line.startswith(self.prefix):
+                    body = b"{" + line[len(self.prefix):]
+                else:
+                    self._refuse("unsigned", "a line without the grader's key")
+                    continue
                 kept += len(line)
                 over = self.count >= MAX_EVENTS or kept > MAX_EVENT_BYTES
-                if over and (len(line) > 4096 or not any(k in line for k in _ALWAYS_KEPT_BYTES)):
+                if over and (len(line) > 4096 or always_kept >= _MAX_ALWAYS_KEPT
+                             or not any(k in line for k in _ALWAYS_KEPT_BYTES)):
                     self.count += 1
                     continue  # past the budget only the end of the program still counts
                 try:
-                    event = json.loads(line)
-                    if not isinstance(event, dict) or not isinstance(event.get("kind"), str):
-                        raise ValueError(line)
+                    event = json.loads(body)
                 except ValueError:
-                    self.bad_lines += 1
+                    self._refuse("malformed", "a line that is not JSON")
+                    continue
+                reason = events.problem(event)
+                if reason is None and self.count == 0 and event["kind"] != "hello":
+                    reason = "the first event is not the probe's hello"
+                if reason is not None:
+                    self._refuse("malformed", reason)
                     continue
                 self.count += 1
-                if not over or event["kind"] in _ALWAYS_KEPT:
-                    self.on_event(event)
+                if over:
+                    if event["kind"] not in _ALWAYS_KEPT:
+                        continue
+                    always_kept += 1
+                self.on_event(event)
         except (OSError, ValueError):
             pass
         finally:
             self.file.close()
+
+    def _refuse(self, what: str, reason: str) -> None:
+        self.bad_lines += 1
+        setattr(self, what, getattr(self, what) + 1)
+        if not self.first_problem:
+            self.first_problem = reason
+
+    def interference(self) -> Tuple[str, ...]:
+        found = []
+        if self.unsigned:
+            found.append("%d line(s) written into the grader's event channel by the program"
+                         % self.unsigned)
+        if self.malformed:
+            found.append("%d event(s) the grader's probe never writes (first: %s)"
+                         % (self.malformed, self.first_problem))
+        return tuple(found)
 
 
 class ProgramRun:
@@ -136,6 +181,8 @@ class ProgramRun:
         self._readers: List[threading.Thread] = []
         self._killed_descendants: List[int] = []
         self._lock = threading.Lock()
+        # Sent to the probe in the configuration; every event line after the hello carries it.
+        self.key = os.urandom(16).hex()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -148,7 +195,7 @@ class ProgramRun:
         self._control_fd = started.control_fd
         self._stdout = _StreamCapture(self.process.stdout, self.output_limit)
         self._stderr = _StreamCapture(self.process.stderr, self.output_limit)
-        self._events = _EventReader(started.event_fd, self.on_event)
+        self._events = _EventReader(started.event_fd, self.on_event, self.key)
         self._readers = [self._stdout, self._stderr, self._events]
         for reader in self._readers:
             reader.start()
@@ -157,9 +204,11 @@ class ProgramRun:
             self.started_at = time.monotonic()  # the program's time starts with its namespace
 
     def configure(self, config: Dict[str, object]) -> None:
-        """Send the probe its configuration (after its hello): one line of ``name=value``, each
-        value the hex of its UTF-8 text, which the probe reads without loading json."""
-        self._send(" ".join("%s=%s" % (name, str(value).encode("utf-8", "surrogateescape").hex())
+        """Send the probe its configuration (after its hello), with the key its events must
+        carry: one line of ``name=value``, each value the hex of its UTF-8 text (lone surrogates
+        passed through, so any text arrives as it is), which the probe reads without json."""
+        config = dict(config, key=self.key)
+        self._send(" ".join("%s=%s" % (name, str(value).encode("utf-8", "surrogatepass").hex())
                             for name, value in config.items() if value is not None))
 
     def _send(self, line: str) -> None:
@@ -197,6 +246,25 @@ class ProgramRun:
         if owned is False:  # perhaps a child of the program listens
             owned = processes.owns_listening_socket(processes.marked_pids(self.marker), port, ipv6)
         return owned is not False  # None: this OS cannot tell
+
+    def connection_inode(self, local, remote) -> Optional[int]:
+        """The inode of the socket at ``local`` connected to ``remote`` in the program's
+        network, 0 when no process holds it (``grader.kernel``); None when that cannot be told."""
+        if self._sandbox is None:
+            return kernel.connection_inode(local, remote)  # an unsandboxed program shares ours
+        if self.process is None or self.process.poll() is not None:
+            return None  # the namespace is gone
+        return kernel.connection_inode(local, remote, self.process.pid)  # the holder unshared it
+
+    def open_socket_inodes(self) -> Optional[set]:
+        """The sockets the program's processes hold open now (None: cannot tell)."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        if self._sandbox is not None:
+            pids = kernel.pid_namespace_members(self.process.pid)
+        else:
+            pids = [self.process.pid] + processes.marked_pids(self.marker)
+        return kernel.open_socket_inodes(pids)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -253,5 +321,5 @@ class ProgramRun:
         return RunOutput(
             stdout=self._stdout.result(), stderr=self._stderr.result(),
             exit_status=status, killed_descendants=len(self._killed_descendants) + left,
-            bad_event_lines=self._events.bad_lines,
+            bad_event_lines=self._events.bad_lines, interference=self._events.interference(),
         )

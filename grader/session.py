@@ -22,8 +22,9 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from grader import kernel
 from grader.exercise import CLIENT, SERVER, Exercise
 from grader.launch import StartedProgram
 from grader.peers import Observation, ReferenceClient, ReferenceServer
@@ -57,6 +58,16 @@ class Trace(NamedTuple):
     # Server: whether the OS confirmed a listening socket of the program where its listen event
     # said (None: no listen event).  The probe's log alone is the program's word, not proof.
     listen_verified: Optional[bool] = None
+    # For each accept_return event that said ok (by position in ``events``): the inode of the
+    # program's socket as the kernel showed it when the event arrived, 0 when no process held
+    # that connection (still in the listener's queue, or closed already), None when the kernel
+    # cannot be asked.
+    connection_inodes: Dict[int, Optional[int]] = {}
+    # The sockets the program's processes held open when the session ended, before the grader
+    # stopped anything (None: cannot tell).
+    open_at_end: Optional[frozenset] = None
+    # Signs that code other than the probe wrote into its channel or called its internals.
+    interference: Tuple[str, ...] = ()
 
 
 def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
@@ -90,6 +101,9 @@ class _Session:
         self.stopping = False  # the grader has decided to stop the program
         self.listen_verified: Optional[bool] = None
         self.code_started_at = 0.0  # when the probe got its configuration and ran the program
+        self.connection_inodes: Dict[int, Optional[int]] = {}
+        self.open_at_end: Optional[frozenset] = None
+        self.tampered: List[str] = []  # what the probe's tamper events claimed
         # Set the moment the process ends (Popen.wait with a timeout would poll, and be late).
         self.exited = threading.Event()
 
@@ -141,7 +155,16 @@ class _Session:
             started_at=self.code_started_at or self.program.started_at or started,
             duration=time.monotonic() - started, time_limit=self.time_limit,
             main_pid=self.main_pid, listen_verified=self.listen_verified,
+            connection_inodes=self.connection_inodes, open_at_end=self.open_at_end,
+            interference=output.interference + self._tamper_reasons(),
         )
+
+    def _tamper_reasons(self) -> Tuple[str, ...]:
+        if not self.tampered:
+            return ()
+        claimed = sorted(set(self.tampered))
+        return ("the program called the grader's probe directly %d time(s) (to report: %s)"
+                % (len(self.tampered), ", ".join(claimed[:5])),)
 
     def _grace(self) -> float:
         # Waiting for the counterpart to see the connection end only makes sense when a
@@ -174,6 +197,7 @@ class _Session:
         counterpart going away, e.g. wake up from recv() and send: so it is killed first, and
         from the moment we decide to stop, the counterpart no longer counts it as alive.
         """
+        self.open_at_end = self._open_at_end()
         if self.quiet_reason == "finished" and self.finished_status is not None:
             self._stop_peer()
             self.program.release()
@@ -188,6 +212,21 @@ class _Session:
         if self.peer is not None:
             self.peer.stop()
 
+    def _program_socket(self, obs: Observation) -> Optional[int]:
+        """The inode of the program's end of the counterpart's connection (the peers ask)."""
+        if self.stopping:
+            return None
+        return self.program.connection_inode(obs.program_address, obs.own_address)
+
+    def _open_at_end(self) -> Optional[frozenset]:
+        """Asked of the kernel before anything is stopped: which sockets the program still
+        holds (its close() is the program's word; a descriptor table is not).  Only needed
+        when the program still held its connection's socket as the connection ended."""
+        if self.peer is None or not self.peer.observation.program_socket:
+            return None
+        found = self.program.open_socket_inodes()
+        return frozenset(found) if found is not None else None
+
     def _program_alive(self) -> bool:
         return not self.stopping and self.program.alive()
 
@@ -199,6 +238,8 @@ class _Session:
                 return
             if kind == "event":
                 self.events.append(item)
+                if item.get("kind") == "tamper":
+                    self.tampered.append(item.get("claimed", ""))
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -214,6 +255,11 @@ class _Session:
             self.program.configure(self._probe_config())
             self.code_started_at = time.monotonic()
             return
+        if kind == "tamper":
+            self.tampered.append(event.get("claimed", ""))
+            return
+        if kind == "accept_return" and event.get("ok"):
+            self._note_accept(event)
         if event.get("pid") != self.main_pid:
             return  # a forked child: recorded, but it does not steer the session
         if kind == "listen" and event.get("ok") and self.role == SERVER and self.peer is None:
@@ -234,6 +280,14 @@ class _Session:
             if reason:
                 self._quiet(reason)
 
+    def _note_accept(self, event: Dict) -> None:
+        """Ask the kernel, while it matters, which socket holds the connection the event claims:
+        one still in the listener's queue has no owner, so an accept() that never happened
+        shows here."""
+        local, remote = kernel.endpoint(event.get("local")), kernel.endpoint(event.get("peer"))
+        inode = self.program.connection_inode(local, remote) if local and remote else 0
+        self.connection_inodes[len(self.events) - 1] = inode
+
     def _probe_config(self) -> Dict:
         config = {
             "role": self.role,
@@ -249,7 +303,8 @@ class _Session:
     def _start_reference_server(self) -> None:
         try:
             self.peer = ReferenceServer(self.message, self.deadline, self._program_alive,
-                                        self._peer_done, new_socket=self.program.new_socket)
+                                        self._peer_done, new_socket=self.program.new_socket,
+                                        inspect=self._program_socket)
         except OSError:
             return  # the program is gone already, and with it its network namespace
         self.peer.start()
@@ -269,7 +324,8 @@ class _Session:
         self.listen_verified = True
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.peer = ReferenceClient((host, port), family, self.deadline, self._program_alive,
-                                    self._peer_done, new_socket=self.program.new_socket)
+                                    self._peer_done, new_socket=self.program.new_socket,
+                                    inspect=self._program_socket)
         self.peer.start()
 
     def _stall(self, event: Dict) -> Optional[str]:

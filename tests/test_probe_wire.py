@@ -65,4 +65,6 @@ def test_the_configuration_arrives_whatever_it_holds(config):
     run._send = sent.append  # the line that would go down the control pipe
     run.configure(config)
     assert len(sent) == 1 and "\n" not in sent[0]
-    assert PROBE._parse_config(sent[0]) == {name: str(v) for name, v in config.items()}
+    arrived = PROBE._parse_config(sent[0])
+    assert arrived.pop("key") == run.key  # the key the probe's event lines must carry
+    assert arrived == {name: str(v) for name, v in config.items()}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 
+from grader import hints
 from grader.checks.facts import Facts
-from grader.exercise import Exercise
+from grader.exercise import PROBE, Exercise
 from grader.results import CheckResult, Status
 
 
@@ -46,6 +47,15 @@ class Context(NamedTuple):
     shadowed_socket: bool = False
     is_template: bool = False
 
+    @property
+    def interference(self) -> Tuple[str, ...]:
+        """Signs, in either run, of the program writing into the probe's channel or calling
+        its internals: the checks that rest on the probe then score zero."""
+        found = self.facts.trace.interference
+        if self.other_facts is not None:
+            found += tuple(r for r in self.other_facts.trace.interference if r not in found)
+        return found
+
 
 REGISTRY: Dict[str, Callable[[Context], Outcome]] = {}
 
@@ -67,7 +77,13 @@ def evaluate(ctx: Context) -> Tuple[CheckResult, ...]:
         for required in spec.requires:
             if reason is None and not results[required].passed:
                 reason = "needs %s to pass first" % required
-        outcome = Skip(reason) if reason else REGISTRY[spec.id](ctx)
+        if reason:
+            outcome: Outcome = Skip(reason)
+        elif ctx.interference and PROBE in spec.evidence:
+            outcome = Fail(spec.description, "the program interfered with the grader: "
+                           + "; ".join(ctx.interference), hints.INTERFERENCE)
+        else:
+            outcome = REGISTRY[spec.id](ctx)
         results[spec.id] = _result(spec, outcome)
     return tuple(results.values())
 

@@ -11,12 +11,18 @@ from grader.session import STALLED_ACCEPT, STOPPED_TIME_LIMIT
 
 def runs(ctx: Context) -> Outcome:
     facts = ctx.facts
+    trace = facts.trace
     expected = "your program runs under Python 3 without an error"
     if ctx.shadowed_socket:
         return Fail(expected, "a file named socket.py sits next to your program", hints.SHADOWED_SOCKET)
     error = facts.syntax_error
     if error is not None:
         line = error.get("lineno")
+        if line is None:  # Python could not compile the file at all (too deep, null bytes)
+            actual = error.get("error") + (": " + error.get("message") if error.get("message") else "")
+            hint = hints.COMPILE_LIMIT if error.get("error") in ("MemoryError", "RecursionError") else \
+                "Python could not read your file: %s. Save it again as plain text." % error.get("message")
+            return Fail(expected, actual, hint)
         actual = "%s on line %s: %s" % (error.get("error"), line, error.get("message"))
         if error.get("text"):
             actual += "\n    " + error.get("text").strip()
@@ -27,6 +33,14 @@ def runs(ctx: Context) -> Outcome:
         tail = facts.trace.output.stderr.text.strip().splitlines()[-1:] or ["no output"]
         return Fail(expected, "your program did not start: " + tail[0])
     error = facts.exception
+    if error is None and trace.finished_status is None and trace.stopped_because is None \
+            and trace.exit_status not in (None, 0):
+        # The process ended by itself with an error status, and the probe never saw the code
+        # finish: the real exit status, not the probe's silence, decides.
+        tail = trace.output.stderr.text.strip().splitlines()[-1:]
+        return Fail(expected, "it ended with exit status %d before its code finished%s"
+                    % (trace.exit_status, ": " + tail[0][:300] if tail else ""),
+                    "Read the error your program printed and the line it points to.")
     if error is not None:
         where = " on line %s" % error.get("lineno") if error.get("lineno") else ""
         actual = "%s%s: %s" % (error.get("error"), where, error.get("message"))
@@ -78,6 +92,14 @@ def closes(ctx: Context, what: str) -> Outcome:
     close = facts.closed(connection)
     notes = tuple("you never closed the server socket; closing it too is good practice"
                   for sock in facts.listening_sockets()[:1] if facts.closed(sock) is None)
+    held = facts.connection_open_at_end
+    if peer.closed_by_program and held:
+        # The connection ended, but the kernel shows the program still holding the socket.
+        if facts.on_socket("shutdown", connection):
+            return Fail(expected, "it called shutdown(), which ends the connection, but never closed "
+                                  "the socket", hints.SHUTDOWN_NOT_CLOSED)
+        return Fail(expected, "the connection ended, but your program still held the socket open",
+                    hints.NEVER_CLOSED)
     if close is not None and peer.closed_by_program:
         if peer.ended == "reset":
             notes += ("closing with unread data made the connection reset; read everything first",)

@@ -5,6 +5,7 @@ program forks.  Sockets are keyed by (pid, socket id) for the same reason.
 """
 from __future__ import annotations
 
+import bisect
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from grader.matching import Line
@@ -63,6 +64,7 @@ class Facts(NamedTuple):
                         buffer, start = "", None
         if buffer:
             facts.lines.append(Line(buffer, start))
+        facts.lines[:] = _on_console(facts.lines, trace.output.stdout.text)
         return facts
 
     # -- general --------------------------------------------------------------------------------
@@ -116,6 +118,15 @@ class Facts(NamedTuple):
         connected = self.first("connect_return", ok=True)
         return connected.sock if connected is not None else None
 
+    @property
+    def connection_open_at_end(self) -> Optional[bool]:
+        """Whether the kernel showed the program still holding its connection's socket when the
+        session ended (None: cannot tell)."""
+        inode = self.trace.peer.program_socket
+        if not inode or self.trace.open_at_end is None:
+            return None
+        return inode in self.trace.open_at_end
+
     def closed(self, sock: Optional[SockKey]) -> Optional[Call]:
         closes = self.on_socket("close", sock)
         return closes[0] if closes else None
@@ -126,3 +137,36 @@ class Facts(NamedTuple):
 
     def listening_sockets(self) -> List[SockKey]:
         return [c.sock for c in self.all("listen") if c.ok]
+
+
+def _console_form(text: str) -> str:
+    """``text`` as it reads back from the console: written as UTF-8 (lone surrogates as the
+    bytes they stand for), decoded with replacement characters, as the grader captures it."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
+
+
+def _on_console(lines: List[Line], captured: str) -> List[Line]:
+    """The probe's lines that really reached the console, in order.
+
+    The probe's log is the program's word; the captured standard output is not.  A line the log
+    claims but the console never showed (a forged event) is left out, so it cannot pass a check.
+    Order within the log is still the probe's (the README's policy table says so)."""
+    # Split as the log is split into lines: at \r\n, \r and \n only.
+    console = captured.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    where: Dict[str, List[int]] = {}
+    for index, text in enumerate(console):
+        where.setdefault(text, []).append(index)
+    kept, at = [], 0
+    for line in lines:
+        if len(line.text) > len(captured):  # cannot be there (and a flood's line is not copied)
+            continue
+        positions = where.get(_console_form(line.text), ())
+        found = bisect.bisect_left(positions, at)
+        if found < len(positions):
+            kept.append(line)
+            at = positions[found] + 1
+    return kept

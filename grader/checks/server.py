@@ -81,6 +81,13 @@ def accepts(ctx: Context) -> Outcome:
     # The returned connection must be the reference client's (its address, as the client saw it).
     if not peer.connected or not same_address(peer.own_address, accepted.get("peer")):
         return Fail(expected, "the connection accept() returned was not the reference client's")
+    # And it must really have been taken from the queue: the kernel showed a process holding it,
+    # or the client got something only an accepted connection sends (data, an orderly close).
+    inode = facts.trace.connection_inodes.get(accepted.position, 0)
+    if inode == 0 and not peer.received_total and peer.ended != "eof":
+        return Fail(expected, "the operating system shows the reference client's connection was never "
+                              "accepted: it was still waiting in the server socket's queue",
+                    "Call conn, address = s.accept() and use the connection it returns.")
     return Pass()
 
 

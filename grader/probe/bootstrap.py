@@ -15,7 +15,13 @@ Started as ``python -u bootstrap.py STUDENT_FILE``.  Before the student's code r
 
 This file is stdlib-only and imports nothing from the grader package: it runs in the student's
 interpreter with the student's ``sys.path``.  It is trusted for ordering and diagnostics only; the
-grades that matter rest on what the reference counterpart observed.
+grades that matter rest on what the reference counterpart observed and what the kernel shows.
+
+The program shares this interpreter and can reach everything here, so the probe makes forging
+its word *detectable*, not impossible: every event line carries a per-run key the grader sent
+over the control pipe (a line written into the channel by other code lacks it), and ``emit``
+accepts only calls that enter the probe through one of its hooks (a direct call from the
+program's code becomes a ``tamper`` event).  The grader treats both as interference.
 """
 import builtins
 import os
@@ -38,12 +44,20 @@ _TEXT_PIECE = 1 << 16  # characters of console text per event (at most ~400 KiB 
 # A program calling recv() in a tight loop must not flood the grader: after this many events
 # only the end of the program is still reported.
 _EVENT_BUDGET = [20000]
-_ALWAYS_SENT = ("finished", "exception", "syntax_error", "hello")
+_ALWAYS_SENT = ("finished", "exception", "syntax_error", "hello", "tamper")
+# Longest exception message and traceback put into an event; the console still gets them whole.
+_MESSAGE_LIMIT = 2000
+_TRACEBACK_LIMIT = 16000
 _ids = weakref.WeakKeyDictionary()
 _next_id = [0]
 _config = {}
 _event_fd = [-1]
 _control_fd = [-1]
+_LINE_START = [b"{"]  # '{"k": "<key>", ' once the grader's configuration has arrived
+_PUBLIC = set()  # code objects of the probe's functions that the program may call (its hooks)
+_GLOBALS = globals()
+_getframe = sys._getframe
+_MODULE_CODE = _getframe(0).f_code  # the bottom of the probe's own calls (main, at start-up)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,7 +65,12 @@ _control_fd = [-1]
 # ---------------------------------------------------------------------------------------------
 
 def emit(kind, **fields):
-    """Append one event to the log.  Never raises: a closed channel only loses events."""
+    """Append one event to the log.  Never raises: a closed channel only loses events.
+
+    A call that did not come through one of the probe's hooks (the program calling this
+    function, or a probe-internal one, itself) is reported as a ``tamper`` event instead."""
+    if not _entered_through_hook():
+        fields, kind = {"claimed": str(kind)[:40]}, "tamper"
     with _LOCK:
         if _EVENT_BUDGET[0] <= 0 and kind not in _ALWAYS_SENT:
             return
@@ -64,7 +83,7 @@ def emit(kind, **fields):
         fields["kind"] = kind
         fields["t"] = time.monotonic()
         fields["pid"] = os.getpid()
-        line = (_json(fields) + "\n").encode("utf-8", "surrogatepass")
+        line = _LINE_START[0] + (_json(fields)[1:] + "\n").encode("utf-8", "surrogatepass")
         try:
             view = memoryview(line)
             while view:
@@ -72,6 +91,26 @@ def emit(kind, **fields):
                 view = view[written:]
         except OSError:
             pass
+
+
+def _entered_through_hook():
+    """Whether the run of probe frames that called ``emit`` starts at one of the hooks (or at
+    the probe's own main, with no program frame below it)."""
+    try:
+        frame = _getframe(2)
+    except ValueError:  # called straight from C at the bottom of a thread the program started
+        return False
+    outermost = None
+    while frame is not None and frame.f_globals is _GLOBALS:
+        outermost = frame.f_code
+        frame = frame.f_back
+    return outermost in _PUBLIC if frame is not None else outermost is _MODULE_CODE
+
+
+def _public(function):
+    """Mark a probe function as one the program may call (a hook)."""
+    _PUBLIC.add(function.__code__)
+    return function
 
 
 _CONTROL_ESCAPES = {code: "\\u%04x" % code for code in range(32)}
@@ -117,7 +156,7 @@ def _parse_config(line):
     for pair in (line or "").split():
         name, _, value = pair.partition("=")
         try:
-            config[name] = bytes.fromhex(value).decode("utf-8", "surrogateescape")
+            config[name] = bytes.fromhex(value).decode("utf-8", "surrogatepass")
         except ValueError:
             continue
     return config
@@ -156,7 +195,8 @@ def _read_control_line(timeout):
 
 
 def _open_channel():
-    event, control = (int(n) for n in os.environ["GRADER_PROBE"].split())
+    # Out of the program's sight: it has no use for it (a forged line lacks the key anyway).
+    event, control = (int(n) for n in os.environ.pop("GRADER_PROBE").split())
     if os.name == "nt":  # handles were inherited; turn them back into file descriptors
         import msvcrt
         _event_fd[0] = msvcrt.open_osfhandle(event, os.O_WRONLY)
@@ -264,6 +304,7 @@ def _hook(name):
         wrapper.__name__ = name
         wrapper.__qualname__ = "socket." + name
         wrapper.__doc__ = _REAL[name].__doc__
+        _public(wrapper)
         setattr(_socket_module.socket, name, wrapper)
         return wrapper
     return decorator
@@ -271,6 +312,7 @@ def _hook(name):
 
 def install_socket_hooks():
     sock_cls = _socket_module.socket
+    emit = _GLOBALS["emit"]  # a closure variable of every hook, not a global the program can swap
 
     @_hook("__init__")
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
@@ -445,15 +487,20 @@ class _RecordingStream(object):
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_kind", kind)
 
+    @_public
     def write(self, text):
-        result = self._inner.write(text)
-        if isinstance(text, str) and text and _OUTPUT_EVENT_BUDGET[0] > 0:
-            kept = text[:_OUTPUT_EVENT_BUDGET[0]]
-            _OUTPUT_EVENT_BUDGET[0] -= len(kept)
-            for start in range(0, len(kept), _TEXT_PIECE):  # keeps every event line small
-                emit(self._kind, text=kept[start:start + _TEXT_PIECE])
+        # Written and recorded under one lock: threads' lines reach the console and the log in
+        # the same order (the grader compares the two).
+        with _LOCK:
+            result = self._inner.write(text)
+            if isinstance(text, str) and text and _OUTPUT_EVENT_BUDGET[0] > 0:
+                kept = text[:_OUTPUT_EVENT_BUDGET[0]]
+                _OUTPUT_EVENT_BUDGET[0] -= len(kept)
+                for start in range(0, len(kept), _TEXT_PIECE):  # keeps every event line small
+                    emit(self._kind, text=kept[start:start + _TEXT_PIECE])
         return result
 
+    @_public
     def writelines(self, lines):
         for line in lines:
             self.write(line)
@@ -519,11 +566,12 @@ def _join_other_threads():
             thread.join()
 
 
-def run_student(path, display_path):
+def run_student(path, display_path, emit=emit):
     """Run the file as ``__main__``; returns (exit status, the module kept alive).
 
     The code is compiled under ``display_path`` (the student's own file, not our temporary
-    copy), so tracebacks name the file the student knows.
+    copy), so tracebacks name the file the student knows.  (``emit`` is bound here, not looked
+    up: a program that replaces the probe's global cannot silence its own end.)
     """
     try:
         with open(path, "rb") as handle:
@@ -537,10 +585,14 @@ def run_student(path, display_path):
         emit("syntax_error", error=type(exc).__name__, message=str(exc.msg), lineno=exc.lineno,
              offset=exc.offset, text=(exc.text or "").rstrip("\n"), traceback=text)
         return 1, None
-    except ValueError as exc:  # e.g. source code string cannot contain null bytes
-        sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
-        emit("syntax_error", error=type(exc).__name__, message=str(exc), lineno=None,
-             offset=None, text="", traceback=str(exc))
+    except (ValueError, MemoryError, RecursionError) as exc:
+        # Source Python cannot compile at all: null bytes (ValueError), or an expression too
+        # long or deep for its parser (MemoryError, RecursionError).  Said as Python says it.
+        message = str(exc)
+        text = "%s: %s\n" % (type(exc).__name__, message) if message else type(exc).__name__ + "\n"
+        sys.stderr.write(text)
+        emit("syntax_error", error=type(exc).__name__, message=message, lineno=None,
+             offset=None, text="", traceback=text)
         return 1, None
 
     module = types.ModuleType("__main__")
@@ -553,24 +605,49 @@ def run_student(path, display_path):
     emit("start", file=path)
     status = 0
     try:
-        try:
-            exec(code, module.__dict__)
-        finally:
-            _join_other_threads()
+        exec(code, module.__dict__)
     except SystemExit as exc:
         status = _exit_status(exc.code)
     except BaseException as exc:  # the student's uncaught exception, KeyboardInterrupt included
-        text, lineno = _student_traceback(exc, display_path)
-        try:
-            sys.stderr.write(text)
-        except Exception:
-            pass
-        emit("exception", error=type(exc).__name__, message=str(exc), lineno=lineno,
-             traceback=text)
+        # Reported at once, as Python prints it before waiting for the program's other threads.
         status = 1
+        _report_exception(exc, display_path, emit)
         # Keep the frames (and with them the program's sockets) alive while held.
         module.__dict__.setdefault("__grader_exception__", exc)
+    _join_other_threads()
     return status, module
+
+
+def _report_exception(exc, display_path, emit):
+    """The ``exception`` event first, then the traceback on stderr.  Whatever the exception
+    does (a ``__str__`` that raises, a message of megabytes, a patched ``traceback`` module),
+    the event is sent, with what could be found out."""
+    try:
+        error = type(exc).__name__
+    except BaseException:
+        error = "Exception"
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "<exception str() failed>"  # what Python itself prints then
+    try:
+        text, lineno = _student_traceback(exc, display_path)
+    except BaseException:
+        text, lineno = "%s: %s\n" % (error, message), None
+    emit("exception", error=_clip(error, 200), message=_clip(message, _MESSAGE_LIMIT), lineno=lineno,
+         traceback=_clip(text, _TRACEBACK_LIMIT))
+    try:
+        sys.stderr.write(text)
+    except BaseException:
+        pass
+
+
+def _clip(text, limit):
+    if not isinstance(text, str):
+        return ""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + " ... (%d more characters)" % (len(text) - limit)
 
 
 def _exit_status(code):
@@ -610,13 +687,14 @@ def _site_without_hooks():
 _REAL_EXIT = os._exit
 
 
-def _finish_and_hold(status):
+def _finish_and_hold(status, emit=emit):
     """Report the end of the program's code, then hold until released, with the program's
     objects (and sockets) still alive."""
     emit("finished", status=status)
     _read_control_line(timeout=float(_config.get("hold", 30.0)))
 
 
+@_public
 def _held_exit(status):
     """os._exit, but the main process is held first like a program that ends normally: else
     "closed the connection, then exited" would race against the exit itself."""
@@ -637,6 +715,9 @@ def main():
     _open_channel()
     emit("hello")
     _config.update(_parse_config(_read_control_line(timeout=30.0)))
+    key = _config.pop("key", "")
+    if key.isalnum():  # every line from here on starts with it (the grader checks)
+        _LINE_START[0] = ('{"k": "%s", ' % key).encode()
     _apply_limits({name: _config.get(name) for name in ("memory", "file_size", "cpu")})
     install_socket_hooks()
     sys.stdout = _RecordingStream(sys.stdout, "stdout")
