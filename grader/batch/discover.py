@@ -213,8 +213,8 @@ def _zip_link_note(name: str) -> str:
 def _submission(key: str, student: str, people: Tuple[Person, ...], files: List[Path],
                 context: _Context, *, boundary: Optional[Path] = None, late: bool = False,
                 names: Optional[Dict[Path, str]] = None, notes: Tuple[str, ...] = ()) -> Submission:
-    """``boundary``: the student's own folder, where links may point (None: the files are the
-    student's own, e.g. Canvas's, and are links to nothing)."""
+    """``boundary``: the student's own folder, the only place their links may lead (None in a
+    Canvas export, whose files are never links: each must stay in the export's folder)."""
     names = names or {}
     origins: Dict[Path, Tuple[Path, str]] = {}
     scratch = context.scratch
