@@ -95,8 +95,9 @@ def _extract(archive: Path, dest: Path) -> List[str]:
 
 
 def is_link(info: zipfile.ZipInfo) -> bool:
-    """The member is a symbolic link (its mode, kept by Unix zip tools, says so)."""
-    return stat.S_ISLNK(info.external_attr >> 16)
+    """The member is a symbolic link (its mode, kept by Unix zip tools, says so; other systems'
+    tools leave those bits to mean nothing)."""
+    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
 
 
 def extract(archive: Path, dest: Path, max_bytes: int, max_members: int) -> List[str]:
