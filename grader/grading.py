@@ -140,25 +140,54 @@ def other_message_like(message: str) -> str:
 
 def shadows_socket_module(path: Path) -> bool:
     """A socket.py (or the program itself named so) would be imported instead of Python's."""
-    folder = path.resolve().parent
-    return path.name == "socket.py" or (folder / "socket.py").is_file() or \
-        (folder / "socket" / "__init__.py").is_file()
+    if path.name == "socket.py":
+        return True
+    try:
+        folder = path.resolve().parent
+        return (folder / "socket.py").is_file() or (folder / "socket" / "__init__.py").is_file()
+    except (OSError, RuntimeError, ValueError):  # a link loop, a name the OS refuses
+        return False
+
+
+# Errors the grader's own parse of a student's source can raise: the source is then simply
+# not analysable (a 200 KB "x = ----1" is a MemoryError, 800 KB of "1 + 1 + ..." a RecursionError,
+# a NUL byte a SyntaxError or, before Python 3.12, a ValueError).
+UNPARSABLE = (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError)
 
 
 def is_blank_template(source: bytes, role: str) -> bool:
-    """The file is the handed-out template with at most comments changed."""
+    """The file is the handed-out template with at most comments changed.
+
+    Never raises: a source that cannot be analysed is not the template."""
     template = TEMPLATES / ("%s.py" % role)
     try:
-        with _AST_LOCK:
-            return _code_shape(source) == _code_shape(template.read_bytes())
-    except (OSError, SyntaxError, ValueError):
+        template_source = template.read_bytes()
+    except OSError:
         return False
+    # Only comments may differ, so far more code than the template's cannot be it: that is
+    # decided without parsing, which on a big source costs the grader hundreds of MB.
+    if _code_bytes(source) > 4 * len(template_source) + 4096:
+        return False
+    try:
+        with _AST_LOCK:
+            return _code_shape(source) == _code_shape(template_source)
+    except UNPARSABLE:
+        return False
+
+
+def _code_bytes(source: bytes) -> int:
+    """Bytes on lines that are not blank or a comment (an upper bound on the code's size)."""
+    return sum(len(line) for line in source.splitlines()
+               if line.strip() and not line.lstrip().startswith(b"#"))
 
 
 def _code_shape(source: bytes) -> str:
     import ast  # only here: most gradings never get this far (see _grade)
+    import warnings
 
-    tree = ast.parse(source)
+    with warnings.catch_warnings():  # "invalid escape sequence" and co. are not the grader's to say
+        warnings.simplefilter("ignore")
+        tree = ast.parse(source)
     body = tree.body
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
             and isinstance(body[0].value.value, str):

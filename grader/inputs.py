@@ -1,10 +1,15 @@
 """Checking the file to grade before anything runs: each problem gets a plain message."""
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 PYTHON_SUFFIXES = (".py", ".pyw")
 MAX_SOURCE_BYTES = 1 << 20
+# Above this, the grader does not compile a file to see whether it is Python: a long odd source
+# costs it hundreds of MB and a noticeable time, and no lab program is anywhere near this size.
+MAX_ANALYSED_BYTES = 100_000
 
 
 class InputError(Exception):
@@ -25,25 +30,57 @@ def read_program(path: Path) -> bytes:
         raise InputError("%s is a Jupyter notebook. Save your code as a .py file "
                          "(File > Download as > Python) and grade that." % path)
     try:
-        with path.open("rb") as handle:
-            source = handle.read(MAX_SOURCE_BYTES + 1)
+        source = _read_regular_file(path, MAX_SOURCE_BYTES + 1)
     except OSError as exc:
         raise InputError("%s cannot be read: %s." % (path, exc.strerror or exc)) from None
+    if source is None:
+        raise InputError("%s is not a regular file (a device or a pipe, say): give the .py file "
+                         "with your program." % path)
     if len(source) > MAX_SOURCE_BYTES:
         raise InputError("%s is larger than 1 MB; that is not a lab program." % path)
     if not source.strip():
         raise InputError("%s is empty. Save your program into it first." % path)
-    if b"\0" in source:
+    # Text with a stray NUL byte is graded (Python itself says what is wrong, as it would on
+    # the student's computer); NUL bytes in what is not even UTF-8 text are a binary file.
+    if b"\0" in source and (path.suffix.lower() not in PYTHON_SUFFIXES or not _is_utf8(source)):
         raise InputError("%s is not a Python file (it holds binary data)." % path)
+    if path.suffix.lower() not in PYTHON_SUFFIXES and len(source) > MAX_ANALYSED_BYTES:
+        raise InputError("%s is not named .py and is too big (over 100 kB) to be a lab program: "
+                         "give the .py file with your program." % path)
     if path.suffix.lower() not in PYTHON_SUFFIXES and not _is_python(source):
         raise InputError("%s is not a Python file: give the .py file with your program." % path)
     return source
 
 
-def _is_python(source: bytes) -> bool:
-    """Text that Python can compile: a .py file saved under another name (e.g. server.py.txt)."""
+def _read_regular_file(path: Path, limit: int):
+    """Up to ``limit`` bytes of ``path``, read from one opening (what is checked is what is
+    read); None when it is not a regular file.  O_NONBLOCK: opening a pipe must not wait."""
+    fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(limit)
+
+
+def _is_utf8(source: bytes) -> bool:
     try:
-        compile(source, "<file>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
+        source.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _is_python(source: bytes) -> bool:
+    """Text that Python can compile: a .py file saved under another name (e.g. server.py.txt).
+
+    Never raises: the grader's own compile of odd source can fail in many ways (a 200 KB
+    "x = ----1" is a MemoryError, a long "1 + 1 + ..." a RecursionError)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # the student's warnings are not the grader's to print
+            warnings.simplefilter("ignore")
+            compile(source, "<file>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
         return False
     return True

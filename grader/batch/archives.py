@@ -5,7 +5,8 @@ named like the others).  Each one is unpacked, with the same safety rules as a c
 (``source.extract``: no member lands outside its folder, sizes are capped), into a scratch
 folder the batch removes at its end, never into the TA's folder.  Its files then take part in
 role detection like the student's other files, and are shown as ``lab1.zip/server.py``.  One
-level only: a zip inside the zip stays a file that is not graded.  A zip that cannot be
+level only: a zip inside the zip stays a file that is not graded.  A member that is a link is
+not unpacked (its target may be anyone's file), and a note says so.  A zip that cannot be
 unpacked stays in the student's files, with a note that says why.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def unpack_archives(files: List[Path], names: Dict[Path, str], scratch: Path) ->
             continue
         folder = Path(tempfile.mkdtemp(prefix="zip-", dir=scratch))
         try:
-            source.extract(path, folder, MAX_STUDENT_ZIP_BYTES, MAX_STUDENT_ZIP_MEMBERS)
+            links = source.extract(path, folder, MAX_STUDENT_ZIP_BYTES, MAX_STUDENT_ZIP_MEMBERS)
         except (source.ArchiveError, OSError) as exc:
             kept.append(path)
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -59,4 +60,6 @@ def unpack_archives(files: List[Path], names: Dict[Path, str], scratch: Path) ->
             origins[member] = (path, relative)
         notes.append(f"{name} was unpacked: " + (f"{len(inside)} file(s) in it were looked at."
                                                  if inside else "it holds no files."))
+        notes.extend(f"{name}/{link} is a link in the zip, not a file; links are not followed, so "
+                     "it was not graded." for link in links)
     return Unpacked(kept, shown, origins, tuple(notes))

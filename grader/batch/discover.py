@@ -11,15 +11,24 @@ Three layouts are recognised, in this order:
 
 Anything that fits no student is returned in ``unmatched``, so the TA sees it; nothing is
 dropped except operating-system clutter (``__MACOSX``, ``.DS_Store``, ``__pycache__``).
+
+Links are not followed out of a student's own folder (``grader/batch/confine.py`` has the
+rules); a link in the class folder itself (a student's folder or file that is a link) is not
+followed at all and is listed as fitting no student.  In a Canvas export the whole class shares
+one folder, so no student has a folder of their own and no link there is followed.  With a
+``scratch`` folder, each file to grade is copied there, read once through those checks, and the
+copy is what gets graded.
 """
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
-from grader.batch import yaml_subset
+from grader.batch import confine, source, yaml_subset
 from grader.batch.archives import unpack_archives
 from grader.batch.roles import assign_roles, is_python_file
 from grader.inputs import InputError
@@ -56,7 +65,8 @@ class Submission:
     notes: Tuple[str, ...] = ()
     late: bool = False
     names: Dict[Path, str] = field(default_factory=dict, compare=False)  # file -> name to show
-    # A file unpacked from the student's own zip (grader/batch/archives.py) -> (zip, path in it).
+    # A file graded from a copy -> where it came from: (the student's zip, its path in the zip)
+    # for a file unpacked from it (grader/batch/archives.py), or (its folder, its name).
     origins: Dict[Path, Tuple[Path, str]] = field(default_factory=dict, compare=False)
 
     def shown(self, path: Path) -> str:
@@ -75,32 +85,39 @@ def is_clutter(path: Path) -> bool:
     return path.name in _CLUTTER or path.suffix == ".pyc" or path.name.startswith("._")
 
 
-def _files_under(folder: Path, skip: Optional[Path]) -> List[Path]:
-    found: List[Path] = []
-    for path in sorted(folder.iterdir()):
-        if is_clutter(path) or (skip is not None and _same(path, skip)):
-            continue
-        if path.is_dir():
-            found.extend(_files_under(path, skip))
-        elif path.is_file():
-            found.append(path)
-    return found
+def _files_under(folder: Path, skip: Optional[Path]) -> confine.Walk:
+    return confine.walk(folder, lambda p: is_clutter(p) or (skip is not None and _same(p, skip)))
 
 
 def _same(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)  # never raises, even on a link loop
+
+
+def _entries(folder: Path, skip: Optional[Path]) -> Tuple[List[Path], List[Path], List[Path]]:
+    """The class folder's files, folders and links (which are never followed)."""
+    files, dirs, links = [], [], []
     try:
-        return a.resolve() == b.resolve()
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
-        return False
-
-
-def _entries(folder: Path, skip: Optional[Path]) -> Tuple[List[Path], List[Path]]:
-    files, dirs = [], []
-    for path in sorted(folder.iterdir()):
+        entries = []
+    for entry in entries:
+        path = Path(entry.path)
         if is_clutter(path) or (skip is not None and _same(path, skip)):
             continue
-        (dirs if path.is_dir() else files).append(path)
-    return files, dirs
+        try:
+            if entry.is_symlink():
+                links.append(path)
+            elif entry.is_dir(follow_symlinks=False):
+                dirs.append(path)
+            else:
+                files.append(path)
+        except OSError:
+            continue
+    return files, dirs, links
+
+
+def _regular_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
 
 
 def _top(root: Path, skip: Optional[Path]) -> Path:
@@ -110,11 +127,11 @@ def _top(root: Path, skip: Optional[Path]) -> Path:
     file names) or folders and no program; otherwise it is the class's only student.
     """
     for _ in range(5):
-        files, dirs = _entries(root, skip)
-        if files or len(dirs) != 1:
+        files, dirs, links = _entries(root, skip)
+        if files or links or len(dirs) != 1:
             break
-        inner_files, inner_dirs = _entries(dirs[0], skip)
-        wrapper = ((dirs[0] / GRADESCOPE_METADATA).is_file()
+        inner_files, inner_dirs, _ = _entries(dirs[0], skip)
+        wrapper = (_regular_file(dirs[0] / GRADESCOPE_METADATA)
                    or any(CANVAS_NAME.match(f.name) for f in inner_files)
                    or (inner_dirs and not any(is_python_file(f) for f in inner_files)))
         if not wrapper:
@@ -134,75 +151,167 @@ def discover(root: Path, *, skip: Optional[Path] = None, label: Optional[str] = 
     """
     top = Path(root)
     root = _top(top, skip)
-    files, dirs = _entries(root, skip)
-    if (root / GRADESCOPE_METADATA).is_file():
-        found = _gradescope(root, files, dirs, skip, scratch)
-    elif any(CANVAS_NAME.match(f.name) for f in files):
-        found = _canvas(root, files, dirs, skip, scratch)
+    files, dirs, links = _entries(root, skip)
+    # Members of a class .zip that were links: never created (source.extract), but said.
+    zip_links = _zip_links(top, root)
+    context = _Context(top, scratch, zip_links)
+    if _regular_file(root / GRADESCOPE_METADATA):
+        found = _gradescope(root, files, dirs, links, skip, context)
+    elif any(CANVAS_NAME.match(f.name) for f in files + links):
+        found = _canvas(root, files, dirs, links, skip, context)
     else:
-        found = _folders(root, files, dirs, skip, scratch)
+        found = _folders(root, files, dirs, links, skip, context)
     if not found.submissions:
         shown = label or str(top)
         if root != top:
             shown += f" ({root.relative_to(top).as_posix()})"
-        raise InputError(_nothing_found(shown, files, dirs))
+        raise InputError(_nothing_found(shown, files, dirs, links))
     return found
 
 
-def _nothing_found(root: str, files: List[Path], dirs: List[Path]) -> str:
-    seen = "it is empty" if not files and not dirs else (
-        "it holds only " + ", ".join(p.name for p in (files + dirs)[:5])
-        + (" ..." if len(files) + len(dirs) > 5 else ""))
+def _nothing_found(root: str, files: List[Path], dirs: List[Path], links: List[Path]) -> str:
+    entries = files + dirs + links
+    seen = "it is empty" if not entries else (
+        "it holds only " + ", ".join(p.name for p in entries[:5]) + (" ..." if len(entries) > 5 else ""))
+    if links:
+        seen += "; links in it are not followed"
     return (f"No student submissions found in {root} ({seen}). Give one folder per student, a Canvas "
             "export (files named like 'doejane_12345_67890_server.py') or a Gradescope export (with "
             f"{GRADESCOPE_METADATA}).")
 
 
+@dataclass(frozen=True)
+class _Context:
+    top: Path  # the folder given (paths are shown relative to it)
+    scratch: Optional[Path]  # where students' zips are unpacked and files to grade are copied
+    zip_links: Dict[str, List[str]]  # a name in the class folder -> links under it in the .zip
+
+
+def _zip_links(top: Path, root: Path) -> Dict[str, List[str]]:
+    """The links a class .zip held, by the first part of their path under ``root``."""
+    found: Dict[str, List[str]] = {}
+    for name in source.skipped_links(top):
+        path = top / name
+        try:
+            rel = path.relative_to(root).parts
+        except ValueError:
+            continue
+        if rel:
+            found.setdefault(rel[0], []).append("/".join(rel[1:]) or rel[0])
+    return found
+
+
+def _zip_links_of_nobody(root: Path, context: _Context, students: Set[str]) -> Tuple[Path, ...]:
+    """Links of a class .zip outside every student's folder: listed with the unmatched files."""
+    return tuple(root / name for name in sorted(context.zip_links) if name not in students)
+
+
+def _zip_link_note(name: str) -> str:
+    return f"{name} is a link in the zip, not a file; links are not followed, so it was not graded."
+
+
 def _submission(key: str, student: str, people: Tuple[Person, ...], files: List[Path],
-                scratch: Optional[Path], *, late: bool = False, names: Optional[Dict[Path, str]] = None,
-                notes: Tuple[str, ...] = ()) -> Submission:
+                context: _Context, *, boundary: Optional[Path] = None, late: bool = False,
+                names: Optional[Dict[Path, str]] = None, notes: Tuple[str, ...] = ()) -> Submission:
+    """``boundary``: the student's own folder, the only place their links may lead (None in a
+    Canvas export, whose files are never links: each must stay in the export's folder)."""
     names = names or {}
     origins: Dict[Path, Tuple[Path, str]] = {}
+    scratch = context.scratch
     if scratch is not None:
         unpacked = unpack_archives(files, names, scratch)
         files, names, origins, notes = unpacked.files, unpacked.names, unpacked.origins, notes + unpacked.notes
     assignment = assign_roles(files, names)
-    return Submission(key=key, student=student, people=people, files=assignment.files,
-                      extra=assignment.extra, notes=notes + assignment.notes, late=late, names=names,
-                      origins=origins)
+    chosen = dict(assignment.files)
+    extra = list(assignment.extra)
+    notes = notes + assignment.notes
+    if scratch is not None:
+        copies = Path(tempfile.mkdtemp(prefix="files-", dir=scratch))
+        for role, path in assignment.files.items():
+            if path in origins:
+                continue  # unpacked by the grader itself from the student's zip: a copy already
+            shown = names.get(path, path.name)
+            try:
+                # copies/<the folder it was in>/<its name>, under <role>/ when the other role's
+                # file has the same name (fewer folders: creating each costs a millisecond)
+                folder = copies / path.parent.name
+                if (folder / path.name).exists():
+                    folder = copies / role / path.parent.name
+                copy = _snapshot(path, boundary or path.parent, folder)
+            except confine.LinkOut:
+                del chosen[role]
+                extra.append(path)
+                notes += (confine.link_out_note(shown),)
+                continue
+            except OSError:
+                continue  # graded from where it is: the grading says why it cannot be read
+            chosen[role] = copy
+            names[copy] = shown
+            if path.parent != context.top:
+                origins[copy] = (path.parent, path.name)
+    return Submission(key=key, student=student, people=people, files=chosen,
+                      extra=tuple(extra), notes=notes, late=late, names=names, origins=origins)
 
 
-def _folders(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path],
-             scratch: Optional[Path]) -> Discovery:
-    subs = [
-        _submission(d.name, d.name, (Person(d.name),), _files_under(d, skip), scratch)
-        for d in dirs
-    ]
-    return Discovery(FOLDERS, root, tuple(subs), tuple(files))
+def _snapshot(path: Path, boundary: Path, folder: Path) -> Path:
+    """Copy a file to grade into ``folder``, with the socket.py beside it if there is one (the
+    grader tells a student whose socket.py would hide Python's)."""
+    boundary = confine.real(boundary)
+    copy = confine.snapshot(path, boundary, folder / path.name)
+    for marker in ("socket.py", "socket/__init__.py"):
+        if path.name != "socket.py" and (path.parent / marker).is_file():
+            try:
+                confine.snapshot(path.parent / marker, boundary, folder / marker)
+            except OSError:
+                pass
+    return copy
 
 
-def _canvas(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path],
-            scratch: Optional[Path]) -> Discovery:
+def _folders(root: Path, files: List[Path], dirs: List[Path], links: List[Path],
+             skip: Optional[Path], context: _Context) -> Discovery:
+    subs = []
+    for d in dirs:
+        walk = _files_under(d, skip)
+        notes = tuple(walk.notes) + tuple(_zip_link_note(n) for n in context.zip_links.get(d.name, ()))
+        subs.append(_submission(d.name, d.name, (Person(d.name),), walk.files, context, boundary=d,
+                                notes=notes))
+    return Discovery(FOLDERS, root, tuple(subs), tuple(sorted(files + links))
+                     + _zip_links_of_nobody(root, context, {d.name for d in dirs}))
+
+
+def _canvas(root: Path, files: List[Path], dirs: List[Path], links: List[Path],
+            skip: Optional[Path], context: _Context) -> Discovery:
     groups: Dict[str, List[Path]] = {}
     names: Dict[Path, str] = {}
     who: Dict[str, str] = {}
     late: Dict[str, bool] = {}
+    notes: Dict[str, List[str]] = {}
     unmatched: List[Path] = []
-    for f in files:
+    for f in sorted(files + links):
         match = CANVAS_NAME.match(f.name)
         if not match:
             unmatched.append(f)
             continue
         uid = match.group("uid")
-        groups.setdefault(uid, []).append(f)
+        groups.setdefault(uid, [])
+        notes.setdefault(uid, [])
+        if f in links:
+            notes[uid].append(f"{match.group('original')} is a link, not a file; links are not "
+                              "followed in a Canvas export, so it was not graded.")
+        else:
+            groups[uid].append(f)
         names[f] = match.group("original")
         who.setdefault(uid, match.group("name"))
         late[uid] = late.get(uid, False) or bool(match.group("late"))
+    for name in context.zip_links:
+        match = CANVAS_NAME.match(name)
+        if match and match.group("uid") in notes:
+            notes[match.group("uid")].append(_zip_link_note(match.group("original")))
     for d in dirs:
-        unmatched.extend(_files_under(d, skip))
+        unmatched.extend(_files_under(d, skip).files)
     subs = [
-        _submission(f"{who[uid]}_{uid}", who[uid], (Person(who[uid], sid=uid),), groups[uid], scratch,
-                    late=late[uid], names=names)
+        _submission(f"{who[uid]}_{uid}", who[uid], (Person(who[uid], sid=uid),), groups[uid], context,
+                    late=late[uid], names=names, notes=tuple(notes[uid]))
         for uid in sorted(groups, key=lambda u: (who[u].lower(), u))
     ]
     return Discovery(CANVAS, root, tuple(subs), tuple(unmatched))
@@ -221,11 +330,11 @@ def _people(entry: object) -> Tuple[Person, ...]:
     return tuple(people)
 
 
-def _gradescope(root: Path, files: List[Path], dirs: List[Path], skip: Optional[Path],
-                scratch: Optional[Path]) -> Discovery:
+def _gradescope(root: Path, files: List[Path], dirs: List[Path], links: List[Path],
+                skip: Optional[Path], context: _Context) -> Discovery:
     try:
-        text = (root / GRADESCOPE_METADATA).read_text(encoding="utf-8", errors="replace")
-        metadata = yaml_subset.parse(text)
+        raw = confine.read_confined(root / GRADESCOPE_METADATA, confine.real(root), 10_000_000)
+        metadata = yaml_subset.parse(raw.decode("utf-8", errors="replace"))
     except OSError:
         metadata = {}
     if not isinstance(metadata, dict):
@@ -242,8 +351,11 @@ def _gradescope(root: Path, files: List[Path], dirs: List[Path], skip: Optional[
         elif key not in folders:
             notes = (f"{GRADESCOPE_METADATA} lists {key}, but the export has no folder for it.",)
         student = " & ".join(p.name or p.sid or p.email for p in people)
-        folder_files = _files_under(folders[key], skip) if key in folders else []
-        subs.append(_submission(key, student, people, folder_files, scratch, notes=notes))
-    unmatched = [f for f in files if f.name != GRADESCOPE_METADATA]
+        walk = _files_under(folders[key], skip) if key in folders else confine.Walk()
+        notes += tuple(walk.notes) + tuple(_zip_link_note(n) for n in context.zip_links.get(key, ()))
+        subs.append(_submission(key, student, people, walk.files, context, boundary=folders.get(key),
+                                notes=notes))
+    unmatched = [f for f in sorted(files + links) if f.name != GRADESCOPE_METADATA]
+    unmatched += _zip_links_of_nobody(root, context, set(folders))
     subs.sort(key=lambda s: (s.student.lower(), s.key))
     return Discovery(GRADESCOPE, root, tuple(subs), tuple(unmatched))

@@ -1,23 +1,33 @@
 """Open what the TA passed as SUBMISSIONS: a folder as it is, or a .zip unpacked to a temp folder.
 
 Zips come from Canvas, Gradescope or a TA's own archive tool, so the reader is defensive: member
-names that try to leave the folder ("../x", "/etc/x") are refused, sizes are capped against zip
-bombs, and names stored in the old DOS encoding are repaired when they are really UTF-8 (macOS and
+names that try to leave the folder ("../x", "/etc/x") are refused, members that are links are
+never created (``skipped_links`` lists them, so the student is told), sizes are capped against
+zip bombs, and names stored in the old DOS encoding are repaired when they are really UTF-8 (macOS and
 many Windows tools store non-ASCII names that way).
 """
 from __future__ import annotations
 
 import contextlib
 import shutil
+import stat
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Dict, Iterator, List, Tuple
 
 from grader.inputs import InputError
 
 MAX_UNPACKED_BYTES = 1_000_000_000  # a class of 400 small programs is a few MB
 MAX_MEMBERS = 50_000
+
+# The folder a class .zip was unpacked into -> its members that were links (not created).
+_SKIPPED_LINKS: Dict[Path, Tuple[str, ...]] = {}
+
+
+def skipped_links(folder: Path) -> Tuple[str, ...]:
+    """The links (paths in the zip) left out when ``folder`` was unpacked by ``opened``."""
+    return _SKIPPED_LINKS.get(Path(folder), ())
 
 
 @contextlib.contextmanager
@@ -36,9 +46,10 @@ def opened(path: Path) -> Iterator[Path]:
         )
     temp = Path(tempfile.mkdtemp(prefix="grader-batch-"))
     try:
-        _extract(path, temp)
+        _SKIPPED_LINKS[temp] = tuple(_extract(path, temp))
         yield temp
     finally:
+        _SKIPPED_LINKS.pop(temp, None)
         shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -69,9 +80,9 @@ class ArchiveError(Exception):
         self.kind = kind
 
 
-def _extract(archive: Path, dest: Path) -> None:
+def _extract(archive: Path, dest: Path) -> List[str]:
     try:
-        extract(archive, dest, MAX_UNPACKED_BYTES, MAX_MEMBERS)
+        return extract(archive, dest, MAX_UNPACKED_BYTES, MAX_MEMBERS)
     except ArchiveError as exc:
         if exc.kind == "too big":
             raise InputError(f"{archive} {exc}, far more than a class's programs: check that it is "
@@ -83,9 +94,17 @@ def _extract(archive: Path, dest: Path) -> None:
                          "yourself and give the folder.") from None
 
 
-def extract(archive: Path, dest: Path, max_bytes: int, max_members: int) -> None:
+def is_link(info: zipfile.ZipInfo) -> bool:
+    """The member is a symbolic link (its mode, kept by Unix zip tools, says so; other systems'
+    tools leave those bits to mean nothing)."""
+    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+
+
+def extract(archive: Path, dest: Path, max_bytes: int, max_members: int) -> List[str]:
     """Unpack ``archive`` into ``dest``, safely (see the module docstring); ``ArchiveError`` when
-    it cannot be, or would unpack to more than ``max_bytes`` or ``max_members`` files."""
+    it cannot be, or would unpack to more than ``max_bytes`` or ``max_members`` files.  Returns
+    the members that are links, which are not unpacked, by their path under ``dest``."""
+    links: List[str] = []
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -97,6 +116,9 @@ def extract(archive: Path, dest: Path, max_bytes: int, max_members: int) -> None
                     rel = _safe_relative(member_name(info))
                 except ValueError:
                     continue  # a name that would land outside the folder is never written
+                if is_link(info):
+                    links.append(rel.as_posix())
+                    continue  # its target is another file, maybe not the student's: never made
                 target = dest.joinpath(*rel.parts)
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
@@ -104,6 +126,7 @@ def extract(archive: Path, dest: Path, max_bytes: int, max_members: int) -> None
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
+        return links
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
         raise ArchiveError("damaged", str(exc)) from None
     except RuntimeError as exc:  # encrypted members
