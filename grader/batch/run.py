@@ -31,6 +31,7 @@ from grader.batch.pool import GradeFunction, Progress, Task, default_jobs, grade
 from grader.batch.summary import summary_text
 from grader.exercise import ROLES
 from grader.inputs import InputError
+from grader.report.safe_text import writable
 from grader.results import Report
 
 RESULTS_JSON = "results.json"
@@ -165,7 +166,8 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
     reused: Dict[str, Dict[str, RoleOutcome]] = {}
     tasks: List[Task] = []
     for sub in found.submissions:
-        kept = _reusable(previous.get(sub.key), fingerprints[sub.key])
+        # results.json holds the key as written (writable): a name that is not UTF-8 is found too.
+        kept = _reusable(previous.get(writable(sub.key)), fingerprints[sub.key])
         reused[sub.key] = kept
         for role, path in sub.files.items():
             if role not in kept:
@@ -230,10 +232,11 @@ def _no_interrupts() -> Iterator[None]:
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """Write through a temp file, so a reader never sees half a file."""
+    """Write through a temp file, so a reader never sees half a file.  Every output passes here,
+    so whatever a student's names or output hold (lone surrogates), it can be written."""
     temp = path.with_name(f".{path.name}.tmp")
     with open(temp, "w", encoding=encoding, newline="") as handle:  # newline="": keep CSV's \r\n
-        handle.write(text)
+        handle.write(writable(text))
     os.replace(temp, path)
 
 
