@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO
 
 import grader
+from grader import tempdirs
 from grader.batch import source
 from grader.batch.discover import Discovery, Submission, discover
 from grader.batch.feedback import feedback_text, file_names
@@ -135,7 +135,7 @@ def run_batch(
     try:
         # scratch: where students' own zips are unpacked (never into the TA's folder)
         with source.opened(Path(submissions)) as root, \
-                tempfile.TemporaryDirectory(prefix="grader-unpacked-") as scratch:
+                tempdirs.temporary("unpacked") as scratch:
             found = discover(root, skip=out, label=str(submissions), scratch=Path(scratch))
             stdout.write(_first_line(found, submissions))
             stdout.flush()
