@@ -35,8 +35,8 @@ def summary_text(results: Sequence[StudentResult], unmatched: Sequence[str], out
     n = len(results)
     lines = []
     if interrupted:
-        lines.append("Stopped by Ctrl-C: the results so far are saved; run the same command again "
-                     "to grade the rest (finished students are not graded twice).")
+        lines.append("Stopped by Ctrl-C or SIGTERM: the results so far are saved; run the same "
+                     "command again to grade the rest (finished students are not graded twice).")
     if n:
         mean = sum(r.score for r in results) / n
         top = max(r.max_score for r in results)
