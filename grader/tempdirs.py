@@ -60,8 +60,9 @@ def sweep_once() -> None:
 
 def sweep_stale(base: Optional[str] = None) -> int:
     """Remove the grader folders in ``base`` (the temporary directory) whose owner process is
-    gone; returns how many.  A folder whose owner cannot be judged (another PID namespace, a
-    platform without process start times) is left alone."""
+    gone; returns how many.  A folder whose owner cannot be judged is left alone: one made in
+    another PID namespace, and (where there is no /proc to read start times) one whose PID is in
+    use again."""
     if not _ON_LINUX and os.name != "posix":
         return 0  # no cheap and safe way to ask whether a process lives (os.kill would kill it)
     base = base or tempfile.gettempdir()
@@ -82,7 +83,7 @@ def sweep_stale(base: Optional[str] = None) -> int:
             continue
         # Only real folders (never a link someone put there), and ours unless we are root (as
         # root, a sandboxed run's folder belongs to nobody).
-        if stat.S_ISDIR(info.st_mode) and os.geteuid() in (0, info.st_uid):
+        if stat.S_ISDIR(info.st_mode) and _euid() in (0, info.st_uid):
             removed += remove(path)
     return removed
 
@@ -130,17 +131,20 @@ def _identity(pid: int) -> Tuple[str, str, str]:
 def remove(path: str) -> bool:
     """Remove the folder ``path`` and everything in it, whatever permissions were set inside;
     True when it is gone.  Never follows a link out of it."""
-    for attempt in range(3):
+    for _ in range(3):  # again after a failure: a dying program may still have added a file
         try:
             shutil.rmtree(path)
             return True
-        except FileNotFoundError:
-            return True
         except OSError:
-            if os.geteuid() == 0 and attempt:
-                break  # root enters any folder: chmod cannot help
-            _make_enterable(path)
+            if not os.path.lexists(path):
+                return True
+            if _euid() != 0:  # root enters any folder: no chmod, which could meet a swapped link
+                _make_enterable(path)
     return not os.path.lexists(path)
+
+
+def _euid() -> int:
+    return os.geteuid() if hasattr(os, "geteuid") else -1  # Windows: no such thing
 
 
 def _make_enterable(path: str) -> None:
