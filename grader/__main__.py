@@ -96,10 +96,19 @@ def _batch(args) -> int:
     from pathlib import Path
 
     from grader.batch import BatchOptions, run_batch
+    from grader.batch.run import INTERRUPTED, sigterm_as_interrupt
 
-    return run_batch(Path(args.submissions), BatchOptions(
-        out=Path(args.out), jobs=args.jobs, timeout=args.timeout, strict=args.strict,
-        sandbox=_sandbox(args.sandbox), force=args.force, junit=args.format == "junit"))
+    # SIGTERM is Ctrl-C here too: a stopped batch removes its folders and says so.  Once grading
+    # has begun, run_batch handles both itself and writes what is done.
+    try:
+        with sigterm_as_interrupt():
+            return run_batch(Path(args.submissions), BatchOptions(
+                out=Path(args.out), jobs=args.jobs, timeout=args.timeout, strict=args.strict,
+                sandbox=_sandbox(args.sandbox), force=args.force, junit=args.format == "junit"))
+    except KeyboardInterrupt:
+        print("grader: stopped (Ctrl-C or SIGTERM) before any program was graded; nothing was "
+              "written.", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _sandbox(requested: Optional[bool]) -> bool:

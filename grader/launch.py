@@ -11,13 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Dict, Optional
 
-from grader import processes
+from grader import processes, tempdirs
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 
@@ -74,7 +73,7 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
     """Start ``source`` under the probe, from a copy in a fresh temporary folder, with stdin
     closed and stdout/stderr on pipes.  ``sandbox``: in its own namespaces (grader/sandbox.py;
     check ``grader.sandbox.available()`` first)."""
-    workdir = tempfile.mkdtemp(prefix="grader-run-")
+    workdir = tempdirs.make("run")
     target = os.path.join(workdir, Path(source).name)
     event_r = event_w = control_r = control_w = None
     box = None
@@ -156,7 +155,7 @@ def _compile(source: str) -> Optional[str]:
 
     folder = None
     try:
-        folder = tempfile.mkdtemp(prefix="grader-compiled-")
+        folder = tempdirs.make("compiled")
         target = os.path.join(folder, os.path.splitext(os.path.basename(source))[0] + ".pyc")
         target = py_compile.compile(source, cfile=target, doraise=True)
         # Readable by all, like the source: a sandboxed program runs as another user (nobody).

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from grader import events, kernel, processes
+from grader import events, kernel, processes, tempdirs
 from grader.launch import StartedProgram, start_program
 from grader.peers import plain_socket
 
@@ -312,7 +311,7 @@ class ProgramRun:
             left = self._sandbox.left_running()
             self._sandbox.close()
         if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            tempdirs.remove(self.workdir)  # whatever permissions the program set in there
         if getattr(self.process, "lost", False):
             from grader.sandbox import SandboxError
 

@@ -62,7 +62,8 @@ _AVAILABILITY: list = []  # the answer of available(), once known
 
 def _try_sandbox() -> Tuple[bool, str]:
     import shutil
-    import tempfile
+
+    from grader import tempdirs
 
     if not sys.platform.startswith("linux"):
         return False, "namespaces exist only on Linux"
@@ -72,7 +73,7 @@ def _try_sandbox() -> Tuple[bool, str]:
         import ctypes  # noqa: F401  (the init needs it)
     except ImportError:
         return False, "this Python has no ctypes module"
-    workdir = tempfile.mkdtemp(prefix="grader-sandbox-check-")
+    workdir = tempdirs.make("sandbox-check")
     try:
         sandbox = Sandbox(workdir)
         process = None
@@ -118,12 +119,12 @@ class Sandbox:
     """
 
     def __init__(self, workdir: str):
-        import tempfile
+        from grader import tempdirs
 
         self.workdir = os.path.realpath(workdir)
         self.as_root = os.geteuid() == 0
         # An empty directory to mount the new root on; nothing is ever written into it.
-        self._mount_point = tempfile.mkdtemp(prefix="grader-root-")
+        self._mount_point = tempdirs.make("root")
         self._grader_end, self._init_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._lock = threading.Lock()
         self._status: Optional[int] = None

@@ -7,6 +7,8 @@ import threading
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from grader.batch import pool as pool_module
 from grader.batch.pool import Task, grade_all
 from grader.batch.run import BAD_INPUT, FINISHED, INTERRUPTED, SOME_ERRORS, BatchOptions, run_batch
@@ -273,11 +275,12 @@ def test_options_reach_the_single_program_grader(tmp_path, monkeypatch):
     """Same checks, limits and policies as the single-program grader: the options pass through."""
     seen = []
 
-    def grade_file(role, path, options):
+    def grade_file(role, path, options, started=()):
         seen.append(options)
         return fake_grade(role, path)
 
     monkeypatch.setattr("grader.grading.grade_file", grade_file)
+    monkeypatch.setattr("grader.batch.run.LivePrograms.start", lambda self, path, sandbox, n: [])
     write(tmp_path / "subs" / "ann" / "server.py")
     run_batch(tmp_path / "subs", BatchOptions(out=tmp_path / "out", timeout=2.5, strict=True,
                                               sandbox=True),
@@ -312,3 +315,51 @@ def test_an_empty_zip_is_named_in_the_message_not_its_temp_folder(tmp_path):
     code, _, stderr = _run(archive, tmp_path / "out", CountingGrade())
     assert code == BAD_INPUT
     assert f"No student submissions found in {archive}" in stderr and "grader-batch-" not in stderr
+
+
+def test_stopped_before_any_grading_exits_as_ctrl_c_does_and_leaves_no_folder(tmp_path, monkeypatch,
+                                                                              capsys):
+    from grader.__main__ import main
+
+    root = _class(tmp_path / "subs")
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # unpacked into a temporary folder first
+        for path in root.rglob("*.py"):
+            zf.write(path, path.relative_to(root).as_posix())
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C or SIGTERM while the class is being read
+
+    monkeypatch.setattr("grader.batch.run.discover", stopped)
+    assert main(["batch", str(archive), "--out", str(tmp_path / "out"), "--no-sandbox"]) == INTERRUPTED
+    assert "before any program was graded; nothing was written" in capsys.readouterr().err
+    assert list(temp.iterdir()) == []
+
+
+def test_a_stopped_batch_kills_the_programs_it_abandons_and_starts_no_more(monkeypatch):
+    """The abandoned gradings' programs are killed at once, not left to their time limits."""
+    from grader.batch.run import LivePrograms
+
+    class FakeRun:
+        def __init__(self):
+            self.killed = self.discarded = False
+            self.process = self
+
+        def kill(self):
+            self.killed = True
+
+        def discard(self):
+            self.discarded = True
+
+    monkeypatch.setattr("grader.launch.start_program", lambda path, sandbox: FakeRun())
+    live = LivePrograms()
+    finished, running = live.start(Path("a.py"), False, 1), live.start(Path("b.py"), False, 2)
+    live.done(finished)
+    live.stop_all()
+    assert [r.killed for r in finished + running] == [False, True, True]
+    with pytest.raises(BaseException) as stopped:
+        live.start(Path("c.py"), False, 1)
+    assert not isinstance(stopped.value, Exception)  # never counted as a grader failure

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Mapping
@@ -30,6 +31,8 @@ def submission_fingerprint(files: Mapping[str, Path], options: Dict[str, Any]) -
     digest = hashlib.sha256(grader_fingerprint().encode())
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
     for role in sorted(files):
-        digest.update(f"\0{role}\0{files[role].name}\0".encode())
+        # fsencode: a name that is not UTF-8 is hashed as its own bytes (the same bytes as before
+        # for every other name)
+        digest.update(b"\0" + role.encode() + b"\0" + os.fsencode(files[role].name) + b"\0")
         digest.update(hashlib.sha256(files[role].read_bytes()).digest())
     return digest.hexdigest()

@@ -13,13 +13,15 @@ from typing import List, Sequence
 
 from grader.batch.outcome import StudentResult
 from grader.exercise import HELLO_WORLD, ROLES
+from grader.report.safe_text import markup_text
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def safe_cell(value: object) -> str:
-    """Text that a spreadsheet shows as text, never evaluates."""
-    text = "" if value is None else str(value)
+    """Text that a spreadsheet shows as text, never evaluates (and without the NUL or escape
+    codes a student's name or output may hold, which break CSV readers)."""
+    text = markup_text(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 

@@ -1,4 +1,5 @@
-"""Grade many programs at once in a thread pool, and stop cleanly on Ctrl-C.
+"""Grade many programs at once in a thread pool, and stop cleanly on Ctrl-C (or SIGTERM, which
+the batch turns into the same ``KeyboardInterrupt``).
 
 A grading mostly waits (for the student's program, for the network, for the time limit), and
 each runs its program in its own subprocess on a virtual network, so threads, many more than
@@ -22,8 +23,8 @@ from grader.results import Report
 
 GradeFunction = Callable[[str, Path], Report]
 
-INTERRUPTED = ("not graded: the batch was stopped (Ctrl-C) before this program was graded; run "
-               "the same command again to grade the rest")
+INTERRUPTED = ("not graded: the batch was stopped (Ctrl-C or SIGTERM) before this program was "
+               "graded; run the same command again to grade the rest")
 
 
 def default_jobs() -> int:
@@ -123,8 +124,8 @@ def grade_all(
 ) -> PoolResult:
     """Grade every task; ``on_done(n_done)`` is called from this thread after each one.
 
-    On Ctrl-C the tasks not yet started are cancelled and the ones running are abandoned (their
-    programs may have received the same Ctrl-C, so their verdicts cannot be trusted): every
+    On Ctrl-C (or SIGTERM) the tasks not yet started are cancelled and the ones running are
+    abandoned (the batch then stops their programs, so their verdicts cannot be trusted): every
     unfinished task comes back as an ERROR outcome saying it was not graded.
     """
     errors: List[str] = []

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -21,16 +20,18 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO
 
 import grader
+from grader import tempdirs
 from grader.batch import source
 from grader.batch.discover import Discovery, Submission, discover
 from grader.batch.feedback import feedback_text, file_names
 from grader.batch.fingerprint import grader_fingerprint, submission_fingerprint
 from grader.batch.gradebook import render_csv
 from grader.batch.outcome import ERROR, MISSING, RoleOutcome, StudentResult
-from grader.batch.pool import GradeFunction, Progress, Task, default_jobs, grade_all
+from grader.batch.pool import GradeFunction, PoolResult, Progress, Task, default_jobs, grade_all
 from grader.batch.summary import summary_text
 from grader.exercise import ROLES
 from grader.inputs import InputError
+from grader.report.safe_text import writable
 from grader.results import Report
 
 RESULTS_JSON = "results.json"
@@ -40,7 +41,7 @@ FINISHED = 0  # every student graded (their scores do not matter here)
 SOME_ERRORS = 1  # finished, but some rows are `error`: a TA should look at them
 BAD_INPUT = 2  # nothing could be graded: the message says why
 CANNOT_WRITE = 3  # graded, but the outputs could not be written (a full disk, no permission)
-INTERRUPTED = 130  # Ctrl-C, the shell's convention; outputs hold what was finished
+INTERRUPTED = 130  # Ctrl-C or SIGTERM, the shell's convention; outputs hold what was finished
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,79 @@ class BatchOptions:
     junit: bool = False  # also write junit.xml
 
 
-def _engine_grade(options: BatchOptions) -> GradeFunction:
+class _Stopped(BaseException):
+    """A grading asked to start after the batch was stopped (not an ``Exception``: it is no
+    grader failure, and the pool has already marked the task as not graded)."""
+
+
+class LivePrograms:
+    """The programs the batch has started and whose grading has not ended.
+
+    When the batch is stopped (Ctrl-C, SIGTERM), the gradings still running are abandoned; each
+    would stop its program only at its time limit.  ``stop_all`` kills them at once instead:
+    their sessions then see the program end and clean up (every process it started, its
+    folder) within moments, and no new one starts.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: set = set()
+        self._stopped = False
+
+    def start(self, path: Path, sandbox: bool, count: int) -> list:
+        from grader.launch import start_program
+
+        runs = []
+        try:
+            for _ in range(count):
+                if self._stopped:
+                    raise _Stopped()
+                runs.append(start_program(path, sandbox))
+                with self._lock:
+                    self._runs.add(runs[-1])
+                    if self._stopped:  # stop_all ran while it started
+                        raise _Stopped()
+        except BaseException:
+            self.done(runs, discard=True)
+            raise
+        return runs
+
+    def done(self, runs, discard: bool = False) -> None:
+        with self._lock:
+            self._runs.difference_update(runs)
+        for run in runs if discard else ():
+            run.discard()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            self._stopped = True
+            runs = list(self._runs)
+        for run in runs:
+            try:
+                run.process.kill()  # a sandbox's holder: its namespace goes with it
+            except OSError:
+                pass
+
+
+def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
     from grader.grading import GradeOptions, grade_file  # the single-program grader
-    from grader.launch import compile_probe
+    from grader.inputs import read_program
+    from grader.launch import RUNS, compile_probe
 
     compile_probe()  # once for the whole class, not once per program
 
     grade_options = GradeOptions(timeout=options.timeout, strict=options.strict,
                                  sandbox=options.sandbox)
-    return lambda role, path: grade_file(role, path, grade_options)
+
+    def grade(role: str, path: Path) -> Report:
+        read_program(path)  # a file that cannot be graded starts nothing
+        runs = live.start(path, options.sandbox, RUNS[role])
+        try:
+            return grade_file(role, path, grade_options, started=runs)
+        finally:
+            live.done(runs)
+
+    return grade
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -134,7 +199,7 @@ def run_batch(
     try:
         # scratch: where students' own zips are unpacked (never into the TA's folder)
         with source.opened(Path(submissions)) as root, \
-                tempfile.TemporaryDirectory(prefix="grader-unpacked-") as scratch:
+                tempdirs.temporary("unpacked") as scratch:
             found = discover(root, skip=out, label=str(submissions), scratch=Path(scratch))
             stdout.write(_first_line(found, submissions))
             stdout.flush()
@@ -165,22 +230,35 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
     reused: Dict[str, Dict[str, RoleOutcome]] = {}
     tasks: List[Task] = []
     for sub in found.submissions:
-        kept = _reusable(previous.get(sub.key), fingerprints[sub.key])
+        # results.json holds the key as written (writable): a name that is not UTF-8 is found too.
+        kept = _reusable(previous.get(writable(sub.key)), fingerprints[sub.key])
         reused[sub.key] = kept
         for role, path in sub.files.items():
             if role not in kept:
                 tasks.append(Task(sub.key, role, path, _where(sub, path, root)))
 
+    live = LivePrograms()
     if grade is None and tasks:
-        grade = _engine_grade(options)
+        grade = _engine_grade(options, live)
     jobs = options.jobs or default_jobs()
     if show_progress is None:
         show_progress = stderr.isatty()
     progress = Progress(len(tasks), stderr, enabled=show_progress)
-    pool = grade_all(tasks, grade, jobs=jobs, on_done=progress.update) if tasks else None
-    progress.finish()
-    interrupted = bool(pool and pool.interrupted)
+    with sigterm_as_interrupt():
+        pool = grade_all(tasks, grade, jobs=jobs, on_done=progress.update) if tasks else None
+        with _no_interrupts():  # another Ctrl-C or SIGTERM must not cut the outputs short
+            progress.finish()
+            if pool and pool.interrupted:
+                live.stop_all()  # the abandoned gradings end now, not at their time limits
+            return _write_results(found, root, options, out, stdout, stderr, previous, old_grader,
+                                  fingerprints, reused, pool)
 
+
+def _write_results(found: Discovery, root: Path, options: BatchOptions, out: Path, stdout: TextIO,
+                   stderr: TextIO, previous: Dict[str, Dict[str, Any]], old_grader: Optional[str],
+                   fingerprints: Dict[str, str], reused: Dict[str, Dict[str, RoleOutcome]],
+                   pool: Optional[PoolResult]) -> int:
+    interrupted = bool(pool and pool.interrupted)
     results = []
     for sub in found.submissions:
         roles = {}
@@ -199,10 +277,9 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
         ))
     unmatched = [_relative(p, root) for p in found.unmatched]
     try:
-        with _no_interrupts():
-            write_outputs(out, results, found.layout, unmatched, options,
-                          previous=previous or _load_previous(out),
-                          grader_errors=pool.grader_errors if pool else [])
+        write_outputs(out, results, found.layout, unmatched, options,
+                      previous=previous or _load_previous(out),
+                      grader_errors=pool.grader_errors if pool else [])
     except OSError as exc:
         stderr.write(f"Could not write the results to {out} ({exc.strerror or exc}): free some space "
                      "or choose another folder with --out, then run the same command again.\n")
@@ -216,24 +293,46 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
     return SOME_ERRORS if any(r.status == ERROR for r in results) else FINISHED
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (what `timeout`, `kill` and a CI's cancel send) stops the grading as Ctrl-C does:
+    what is done is kept and written, and the rest marked not graded."""
+    with _handling({signal.SIGTERM: _raise_interrupt}):
+        yield
+
+
 @contextmanager
 def _no_interrupts() -> Iterator[None]:
-    """Let the outputs be written whole even if Ctrl-C is pressed again meanwhile."""
+    """Let the outputs be written whole even if Ctrl-C is pressed again (or SIGTERM comes)
+    meanwhile."""
+    with _handling({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}):
+        yield
+
+
+@contextmanager
+def _handling(handlers: Dict[int, Any]) -> Iterator[None]:
+    """Signal handlers for the duration of a block; only the main thread can set them."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old = {number: signal.signal(number, handler) for number, handler in handlers.items()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        for number, handler in old.items():
+            signal.signal(number, handler)
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
-    """Write through a temp file, so a reader never sees half a file."""
+    """Write through a temp file, so a reader never sees half a file.  Every output passes here,
+    so whatever a student's names or output hold (lone surrogates), it can be written."""
     temp = path.with_name(f".{path.name}.tmp")
     with open(temp, "w", encoding=encoding, newline="") as handle:  # newline="": keep CSV's \r\n
-        handle.write(text)
+        handle.write(writable(text))
     os.replace(temp, path)
 
 

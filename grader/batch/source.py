@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Dict, Iterator, List, Tuple
 
+from grader import tempdirs
 from grader.inputs import InputError
 
 MAX_UNPACKED_BYTES = 1_000_000_000  # a class of 400 small programs is a few MB
@@ -44,7 +44,7 @@ def opened(path: Path) -> Iterator[Path]:
             f"{path} is not a folder or a zip archive (a damaged or partly downloaded .zip looks like "
             "this): download it again, or unzip it yourself and give the folder."
         )
-    temp = Path(tempfile.mkdtemp(prefix="grader-batch-"))
+    temp = Path(tempdirs.make("batch"))
     try:
         _SKIPPED_LINKS[temp] = tuple(_extract(path, temp))
         yield temp

@@ -7,6 +7,7 @@ from typing import List, Sequence, Tuple
 
 from grader.batch.outcome import ERROR, LATE, MISSING, StudentResult
 from grader.exercise import HELLO_WORLD, ROLES
+from grader.report.safe_text import markup_text
 from grader.results import Status
 
 
@@ -34,8 +35,8 @@ def summary_text(results: Sequence[StudentResult], unmatched: Sequence[str], out
     n = len(results)
     lines = []
     if interrupted:
-        lines.append("Stopped by Ctrl-C: the results so far are saved; run the same command again "
-                     "to grade the rest (finished students are not graded twice).")
+        lines.append("Stopped by Ctrl-C or SIGTERM: the results so far are saved; run the same "
+                     "command again to grade the rest (finished students are not graded twice).")
     if n:
         mean = sum(r.score for r in results) / n
         top = max(r.max_score for r in results)
@@ -53,7 +54,8 @@ def summary_text(results: Sequence[StudentResult], unmatched: Sequence[str], out
         lines.append("Checks most often failed: " + ", ".join(
             f"{cid} ({failed}/{graded})" for cid, failed, graded in worst) + ".")
     if unmatched:
-        shown = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+        # markup_text: a file name's escape codes must not reach the TA's terminal as such
+        shown = ", ".join(markup_text(u) for u in unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
         lines.append(f"{len(unmatched)} files belong to no student and were not graded: {shown}.")
     lines.append(f"Results: {out}/ (grades.csv, report.html, results.json, feedback/)")
     return "\n".join(lines) + "\n"

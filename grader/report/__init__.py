@@ -21,9 +21,13 @@ RENDERERS: Dict[str, Tuple[str, str]] = {
 
 
 def renderer(fmt: str) -> Callable[..., str]:
-    """The render function of ``fmt``, its module loaded."""
+    """The render function of ``fmt``, its module loaded; what it returns is always writable
+    (``safe_text``: a student's lone surrogates are shown as U+FFFD, in every format alike)."""
+    from grader.report.safe_text import writable
+
     module, function = RENDERERS[fmt]
-    return getattr(importlib.import_module(module), function)
+    render = getattr(importlib.import_module(module), function)
+    return lambda *args, **kwargs: writable(render(*args, **kwargs))
 
 
 def render(fmt: str, reports: List[Report], *, color: bool = False, verbose: bool = False) -> str:

@@ -2,7 +2,8 @@
 
 No network and no other files: the CSS, the script and the charts (inline SVG) are all in the
 page, so it can be mailed or opened from a USB stick.  Everything that came from a student
-(names, file names, output, tracebacks) goes through ``html.escape`` and only ever into text or
+(names, file names, output, tracebacks) goes through ``html.escape`` (after ``safe_text.markup_text``:
+no lone surrogate or control character reaches the page) and only ever into text or
 quoted attributes, never into the script; a Content-Security-Policy with a per-page nonce
 backs this up, so even a missed escape could not run a student's script.
 """
@@ -18,13 +19,14 @@ from grader.batch.feedback import missing_advice
 from grader.batch.outcome import StudentResult
 from grader.batch.summary import failed_checks
 from grader.exercise import HELLO_WORLD, ROLES
+from grader.report.safe_text import markup_text
 from grader.results import Report, Status
 
 MAX_OUTPUT_CHARS = 20_000  # a flooding program's output is cut here (the JSON keeps it all)
 
 
 def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    return html.escape(markup_text(value), quote=True)
 
 
 def _num(value: float) -> str:

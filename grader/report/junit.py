@@ -2,24 +2,22 @@
 
 A passed check is a plain test case, a skipped one is ``<skipped>`` with the reason, a failed
 one ``<failure>`` with expected / actual / hint.  Students' output can hold anything, including
-characters XML 1.0 forbids (a stray NUL or escape code), so every text is cleaned before it goes
-in; ElementTree does the escaping.
+characters XML 1.0 forbids (a stray NUL or escape code, a lone surrogate), so every text is
+cleaned before it goes in (``safe_text.markup_text``); ElementTree does the escaping.
 """
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from typing import Iterable, List, Sequence, Tuple
 
+from grader.report.safe_text import markup_text
 from grader.results import CheckResult, Report, Status
 
-# Characters not allowed anywhere in an XML 1.0 document.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 MAX_OUTPUT_CHARS = 50_000
 
 
 def xml_text(text: object) -> str:
-    cleaned = _NOT_XML.sub("\ufffd", "" if text is None else str(text))
+    cleaned = markup_text(text)
     if len(cleaned) > MAX_OUTPUT_CHARS:
         cleaned = cleaned[:MAX_OUTPUT_CHARS] + f"\n[... {len(cleaned) - MAX_OUTPUT_CHARS} more characters]"
     return cleaned
