@@ -1,12 +1,19 @@
-"""Gradescope: the autograder zip, and a run against a fake /autograder folder."""
+"""Gradescope: the autograder zip, and a run against a fake /autograder folder.
+
+As root (CI), student programs must run as another user: the tests use a spare uid that no
+account and no process has, so they need no ``useradd`` and stop nothing of anyone else's.
+"""
 import io
 import json
 import os
+import random
 import stat
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from grader.gradescope.build import build_autograder
 from grader.gradescope.run import run_in_gradescope
@@ -14,6 +21,48 @@ from test_batch_support import fake_grade, text_render
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
+AS_ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+
+
+def spare_uid() -> int:
+    """A uid with no account and no process: what the student's programs run as in a test."""
+    import pwd
+
+    taken = {e.pw_uid for e in pwd.getpwall()} | {e.pw_gid for e in pwd.getpwall()}
+    for entry in os.listdir("/proc"):
+        try:
+            taken.add(os.stat("/proc/" + entry).st_uid)
+        except OSError:
+            pass
+    rng = random.Random()
+    while True:
+        uid = rng.randrange(42000, 59000)
+        if uid not in taken:
+            return uid
+
+
+def student_kwargs() -> dict:
+    return {"student": spare_uid()} if AS_ROOT else {}
+
+
+def python_for(uid: int) -> str:
+    """An interpreter another user can run: this one, unless it sits in a private folder
+    (pyenv under /root), then the system's."""
+    path = Path(sys.executable)
+    if all(os.stat(p).st_mode & 0o001 for p in path.parents):
+        return sys.executable
+    system = Path("/usr/bin/python3")
+    check = [str(system), "-c", "import sys; sys.exit(sys.version_info < (3, 9))"]
+    if system.exists() and subprocess.run(check, user=uid, group=uid, extra_groups=[]).returncode == 0:
+        return str(system)
+    pytest.skip("no Python that another user can run (needed to run programs as the student)")
+
+
+def cli_env(**extra) -> dict:
+    env = dict(os.environ, **extra)
+    if AS_ROOT:
+        env["GRADER_STUDENT_USER"] = str(spare_uid())
+    return env
 
 
 def test_zip_has_the_scripts_at_its_root_executable_and_the_grader(tmp_path):
@@ -47,7 +96,8 @@ def _results(root):
 
 def test_results_follow_gradescopes_format(tmp_path):
     root = _autograder(tmp_path, {"server.py": "# fail server.closes\n", "client.py": "# pass\n"})
-    assert run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO()) == 0
+    assert run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO(),
+                             **student_kwargs()) == 0
     data = _results(root)
     assert data["score"] == 19
     assert len(data["tests"]) == 16
@@ -61,7 +111,7 @@ def test_results_follow_gradescopes_format(tmp_path):
 
 def test_missing_role_and_grader_bug_still_write_results(tmp_path):
     root = _autograder(tmp_path, {"my_client.py": "# pass\n"})
-    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO())
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO(), **student_kwargs())
     data = _results(root)
     assert data["score"] == 9
     server_tests = [t for t in data["tests"] if "[server." in t["name"]]
@@ -73,7 +123,7 @@ def test_missing_role_and_grader_bug_still_write_results(tmp_path):
 
     root2 = _autograder(tmp_path / "b", {"server.py": "x", "client.py": "y"})
     log = io.StringIO()
-    run_in_gradescope(root2, grade=broken, render=text_render, log=log)
+    run_in_gradescope(root2, grade=broken, render=text_render, log=log, **student_kwargs())
     data = _results(root2)
     assert all(t["score"] == 0 for t in data["tests"])
     assert "grader bug" in data["tests"][0]["output"]
@@ -83,7 +133,8 @@ def test_missing_role_and_grader_bug_still_write_results(tmp_path):
 
     root3 = _autograder(tmp_path / "c", {"server.py": "x"})
     log = io.StringIO()
-    run_in_gradescope(root3, grade=fake_grade, render=crashes_everything, log=log)
+    run_in_gradescope(root3, grade=fake_grade, render=crashes_everything, log=log,
+                      **student_kwargs())
     assert "not in your files" in _results(root3)["output"] and "Traceback" in log.getvalue()
 
 
@@ -92,7 +143,7 @@ def test_run_command_grades_real_programs_in_a_fake_autograder_folder(tmp_path):
         "server.py": (FIXTURES / "server" / "correct_with_blocks.py").read_bytes(),
         "client.py": (FIXTURES / "client" / "prints_bytes.py").read_bytes(),
     })
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = cli_env(PYTHONPATH=str(ROOT))
     run = subprocess.run([sys.executable, "-m", "grader", "gradescope", "run", "--root", str(root)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
@@ -110,7 +161,7 @@ def test_built_zip_runs_like_gradescope_would(tmp_path):
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(source)
     root = _autograder(tmp_path, {"server.py": (FIXTURES / "server" / "correct_with_blocks.py").read_bytes()})
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
     run = subprocess.run([sys.executable, "-m", "grader", "gradescope", "run", "--root", str(root)],
                          cwd=source, env=env, capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
