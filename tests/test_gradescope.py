@@ -173,3 +173,79 @@ def test_run_outside_gradescope_says_what_to_do_and_writes_nothing(tmp_path):
     log = io.StringIO()
     assert run_in_gradescope(tmp_path / "nowhere", grade=fake_grade, log=log) == 2
     assert "no submission folder" in log.getvalue() and not (tmp_path / "nowhere").exists()
+
+
+def test_the_scripts_are_valid_bash_and_make_the_student_user(tmp_path):
+    archive = build_autograder(tmp_path / "autograder.zip")
+    with zipfile.ZipFile(archive) as zf:
+        setup, run_autograder = zf.read("setup.sh").decode(), zf.read("run_autograder").decode()
+    for script in (setup, run_autograder):
+        assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    assert "useradd" in setup and "grader-student" in setup and "chmod -R go-w /autograder/source" in setup
+
+
+def test_run_autograder_writes_an_error_result_when_the_grader_fails(tmp_path):
+    """Its fallback, with /autograder moved to a temp folder and a python3 that dies."""
+    root = _autograder(tmp_path, {"server.py": "x"})
+    (root / "source").mkdir()
+    (root / "results").mkdir()
+    (root / "results" / "results.json").write_text('{"score": 1000}')  # what a program left
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text("#!/bin/sh\nkill -9 $$\n")
+    (bin_dir / "python3").chmod(0o755)
+    script = build_autograder(tmp_path / "a.zip") and zipfile.ZipFile(tmp_path / "a.zip").read("run_autograder")
+    script = script.decode().replace("/autograder", str(root)).replace("chown -R root:root", "true")
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    subprocess.run(["bash", "-c", script], env=env, check=True, timeout=30)
+    data = _results(root)
+    assert data["score"] == 0 and "not a problem with your files" in data["output"]
+    assert sorted(p.name for p in (root / "results").iterdir()) == ["results.json"]
+
+
+def test_links_planted_in_the_results_folder_are_replaced_not_followed(tmp_path):
+    root = _autograder(tmp_path, {"server.py": "# pass\n"})
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (root / "results").mkdir()
+    (root / "results" / "results.json").symlink_to(victim)
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO(), **student_kwargs())
+    assert victim.read_text() == "precious" and not (root / "results" / "results.json").is_symlink()
+    assert _results(root)["score"] == 11
+
+    (tmp_path / "elsewhere").mkdir()
+    root2 = _autograder(tmp_path / "b", {"server.py": "# pass\n"})
+    (root2 / "results").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    run_in_gradescope(root2, grade=fake_grade, render=text_render, log=io.StringIO(), **student_kwargs())
+    assert (root2 / "results").is_dir() and not (root2 / "results").is_symlink()
+    assert _results(root2)["score"] == 11 and list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_grading_that_never_ends_is_stopped_and_says_so(tmp_path):
+    root = _autograder(tmp_path, {"server.py": "# sleep 30\n"})
+    log = io.StringIO()
+    assert run_in_gradescope(root, grade=fake_grade, render=text_render, log=log, time_limit=0.5,
+                             **student_kwargs()) == 0
+    data = _results(root)
+    assert data["tests"] == [] and "stopped before it finished" in data["output"]
+    assert "time limit" in log.getvalue()
+
+
+def test_links_in_the_submission_are_not_graded(tmp_path):
+    secret = tmp_path / "secret.py"
+    secret.write_text("# pass\n")
+    root = _autograder(tmp_path, {"client.py": "# pass\n"})
+    (root / "submission" / "server.py").symlink_to(secret)
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO(), **student_kwargs())
+    data = _results(root)
+    assert data["score"] == 9 and "server.py is a link, not a file" in data["output"]
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="only root can run the programs as another user")
+def test_as_root_without_the_student_user_nothing_runs(tmp_path):
+    root = _autograder(tmp_path, {"server.py": "# pass\n"})
+    log = io.StringIO()
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=log,
+                      student="no-such-user-for-grader-tests")
+    assert _results(root)["score"] == 0 and "setup.sh" in log.getvalue()
+    assert "not set up correctly" in _results(root)["output"]

@@ -221,8 +221,8 @@ def _collect(child: int, fd: int, time_limit: float) -> Tuple[bytes, Optional[in
                 break  # the child ended and nothing more came (a writer it left may linger)
     finally:
         os.close(fd)
-    if status is None:
-        deadline = time.monotonic() + 2.0
+    if status is None:  # it closed the pipe and is ending (a moment), or it ran out of time
+        deadline = min(deadline, time.monotonic() + 2.0)
         while status is None and time.monotonic() < deadline:
             done, wait_status = os.waitpid(child, os.WNOHANG)
             status = wait_status if done else None
