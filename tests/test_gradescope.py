@@ -58,11 +58,15 @@ def python_for(uid: int) -> str:
     pytest.skip("no Python that another user can run (needed to run programs as the student)")
 
 
-def cli_env(**extra) -> dict:
+def cli(**extra):
+    """The interpreter and environment to run ``python -m grader gradescope run`` with: as
+    root, the programs run as a spare uid (where there is no sandbox) and must reach Python."""
     env = dict(os.environ, **extra)
-    if AS_ROOT:
-        env["GRADER_STUDENT_USER"] = str(spare_uid())
-    return env
+    if not AS_ROOT:
+        return sys.executable, env
+    uid = spare_uid()
+    env["GRADER_STUDENT_USER"] = str(uid)
+    return python_for(uid), env
 
 
 def test_zip_has_the_scripts_at_its_root_executable_and_the_grader(tmp_path):
@@ -143,8 +147,8 @@ def test_run_command_grades_real_programs_in_a_fake_autograder_folder(tmp_path):
         "server.py": (FIXTURES / "server" / "correct_with_blocks.py").read_bytes(),
         "client.py": (FIXTURES / "client" / "prints_bytes.py").read_bytes(),
     })
-    env = cli_env(PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "grader", "gradescope", "run", "--root", str(root)],
+    python, env = cli(PYTHONPATH=str(ROOT))
+    run = subprocess.run([python, "-m", "grader", "gradescope", "run", "--root", str(root)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr
@@ -161,8 +165,9 @@ def test_built_zip_runs_like_gradescope_would(tmp_path):
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(source)
     root = _autograder(tmp_path, {"server.py": (FIXTURES / "server" / "correct_with_blocks.py").read_bytes()})
-    env = {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "-m", "grader", "gradescope", "run", "--root", str(root)],
+    python, env = cli()
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run([python, "-m", "grader", "gradescope", "run", "--root", str(root)],
                          cwd=source, env=env, capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr

@@ -126,7 +126,6 @@ def test_as_another_user_a_killed_grader_still_writes_its_own_results(place):
         assert contain.processes_of(run_as) == []
 
 
-@pytest.mark.skipif(not AS_ROOT, reason="the sandbox runs programs as nobody only for root")
 def test_in_the_sandbox_the_results_folder_is_not_even_there(place):
     from grader import sandbox
 
@@ -134,9 +133,8 @@ def test_in_the_sandbox_the_results_folder_is_not_even_there(place):
     if not available:
         pytest.skip("no sandbox here: %s" % reason)
     root, trace = place
-    os.chmod(trace.parent, 0o777)
     source = _submit_forger(root, trace)
-    run = _grade(root, str(spare_uid()), sandbox=True)
+    run = _grade(root, str(spare_uid()) if AS_ROOT else "", sandbox=True)
     assert run.returncode == 0, run.stdout + run.stderr
     data = json.loads((root / "results" / "results.json").read_text())
     assert "FORGED" not in json.dumps(data) and data["score"] == 0 and len(data["tests"]) == 16
