@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -39,7 +40,10 @@ def lock_down(results: Path, as_root: bool) -> None:
                 os.chmod(folder, info.st_mode & ~0o022 & 0o7777)
     for entry in results.iterdir():
         if entry.name == "results.json" or entry.name.startswith(".results-"):
-            entry.unlink()
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def write_atomically(results: Path, data: bytes) -> Path:
