@@ -31,6 +31,10 @@ _COMPILED_LOCK = threading.Lock()
 # on the grader's own environment.
 _DROPPED_VARIABLES = ("PYTHONINSPECT", "PYTHONSTARTUP", "PYTHONBREAKPOINT", "PYTHONHOME")
 
+# (uid, gid) that unsandboxed programs run as, when the grader runs as root (Gradescope:
+# grader/gradescope/run.py); None: as the grader's own user.  The sandbox picks its own user.
+RUN_AS = None
+
 
 class StartedProgram:
     """A program started under the probe, waiting for a session to adopt it.
@@ -101,9 +105,16 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
             box = Sandbox(workdir)
             process = box.start(argv, env, handles)  # in the run's directory, stdin closed
         else:
+            identity = {}
+            if RUN_AS is not None:  # the run's directory becomes the program's; nothing else
+                uid, gid = RUN_AS
+                for base, dirs, files in os.walk(workdir):
+                    for name in [base] + [os.path.join(base, n) for n in dirs + files]:
+                        os.chown(name, uid, gid)
+                identity = {"user": uid, "group": gid, "extra_groups": []}
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=workdir, env=env, **processes.popen_kwargs(handles))
+                cwd=workdir, env=env, **processes.popen_kwargs(handles), **identity)
     except BaseException:
         for fd in (event_r, event_w, control_r, control_w):
             if fd is not None:

@@ -1,12 +1,19 @@
-"""Gradescope: the autograder zip, and a run against a fake /autograder folder."""
+"""Gradescope: the autograder zip, and a run against a fake /autograder folder.
+
+As root (CI), student programs must run as another user: the tests use a spare uid that no
+account and no process has, so they need no ``useradd`` and stop nothing of anyone else's.
+"""
 import io
 import json
 import os
+import random
 import stat
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from grader.gradescope.build import build_autograder
 from grader.gradescope.run import run_in_gradescope
@@ -14,6 +21,52 @@ from test_batch_support import fake_grade, text_render
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
+AS_ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+
+
+def spare_uid() -> int:
+    """A uid with no account and no process: what the student's programs run as in a test."""
+    import pwd
+
+    taken = {e.pw_uid for e in pwd.getpwall()} | {e.pw_gid for e in pwd.getpwall()}
+    for entry in os.listdir("/proc"):
+        try:
+            taken.add(os.stat("/proc/" + entry).st_uid)
+        except OSError:
+            pass
+    rng = random.Random()
+    while True:
+        uid = rng.randrange(42000, 59000)
+        if uid not in taken:
+            return uid
+
+
+def student_kwargs() -> dict:
+    return {"student": spare_uid()} if AS_ROOT else {}
+
+
+def python_for(uid: int) -> str:
+    """An interpreter another user can run: this one, unless it sits in a private folder
+    (pyenv under /root), then the system's."""
+    path = Path(sys.executable)
+    if all(os.stat(p).st_mode & 0o001 for p in path.parents):
+        return sys.executable
+    system = Path("/usr/bin/python3")
+    check = [str(system), "-c", "import sys; sys.exit(sys.version_info < (3, 9))"]
+    if system.exists() and subprocess.run(check, user=uid, group=uid, extra_groups=[]).returncode == 0:
+        return str(system)
+    pytest.skip("no Python that another user can run (needed to run programs as the student)")
+
+
+def cli(**extra):
+    """The interpreter and environment to run ``python -m grader gradescope run`` with: as
+    root, the programs run as a spare uid (where there is no sandbox) and must reach Python."""
+    env = dict(os.environ, **extra)
+    if not AS_ROOT:
+        return sys.executable, env
+    uid = spare_uid()
+    env["GRADER_STUDENT_USER"] = str(uid)
+    return python_for(uid), env
 
 
 def test_zip_has_the_scripts_at_its_root_executable_and_the_grader(tmp_path):
@@ -47,7 +100,8 @@ def _results(root):
 
 def test_results_follow_gradescopes_format(tmp_path):
     root = _autograder(tmp_path, {"server.py": "# fail server.closes\n", "client.py": "# pass\n"})
-    assert run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO()) == 0
+    assert run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO(),
+                             **student_kwargs()) == 0
     data = _results(root)
     assert data["score"] == 19
     assert len(data["tests"]) == 16
@@ -61,7 +115,7 @@ def test_results_follow_gradescopes_format(tmp_path):
 
 def test_missing_role_and_grader_bug_still_write_results(tmp_path):
     root = _autograder(tmp_path, {"my_client.py": "# pass\n"})
-    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO())
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO(), **student_kwargs())
     data = _results(root)
     assert data["score"] == 9
     server_tests = [t for t in data["tests"] if "[server." in t["name"]]
@@ -73,7 +127,7 @@ def test_missing_role_and_grader_bug_still_write_results(tmp_path):
 
     root2 = _autograder(tmp_path / "b", {"server.py": "x", "client.py": "y"})
     log = io.StringIO()
-    run_in_gradescope(root2, grade=broken, render=text_render, log=log)
+    run_in_gradescope(root2, grade=broken, render=text_render, log=log, **student_kwargs())
     data = _results(root2)
     assert all(t["score"] == 0 for t in data["tests"])
     assert "grader bug" in data["tests"][0]["output"]
@@ -83,7 +137,8 @@ def test_missing_role_and_grader_bug_still_write_results(tmp_path):
 
     root3 = _autograder(tmp_path / "c", {"server.py": "x"})
     log = io.StringIO()
-    run_in_gradescope(root3, grade=fake_grade, render=crashes_everything, log=log)
+    run_in_gradescope(root3, grade=fake_grade, render=crashes_everything, log=log,
+                      **student_kwargs())
     assert "not in your files" in _results(root3)["output"] and "Traceback" in log.getvalue()
 
 
@@ -92,8 +147,8 @@ def test_run_command_grades_real_programs_in_a_fake_autograder_folder(tmp_path):
         "server.py": (FIXTURES / "server" / "correct_with_blocks.py").read_bytes(),
         "client.py": (FIXTURES / "client" / "prints_bytes.py").read_bytes(),
     })
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    run = subprocess.run([sys.executable, "-m", "grader", "gradescope", "run", "--root", str(root)],
+    python, env = cli(PYTHONPATH=str(ROOT))
+    run = subprocess.run([python, "-m", "grader", "gradescope", "run", "--root", str(root)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr
@@ -110,8 +165,9 @@ def test_built_zip_runs_like_gradescope_would(tmp_path):
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(source)
     root = _autograder(tmp_path, {"server.py": (FIXTURES / "server" / "correct_with_blocks.py").read_bytes()})
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "-m", "grader", "gradescope", "run", "--root", str(root)],
+    python, env = cli()
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run([python, "-m", "grader", "gradescope", "run", "--root", str(root)],
                          cwd=source, env=env, capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stderr
@@ -122,3 +178,79 @@ def test_run_outside_gradescope_says_what_to_do_and_writes_nothing(tmp_path):
     log = io.StringIO()
     assert run_in_gradescope(tmp_path / "nowhere", grade=fake_grade, log=log) == 2
     assert "no submission folder" in log.getvalue() and not (tmp_path / "nowhere").exists()
+
+
+def test_the_scripts_are_valid_bash_and_make_the_student_user(tmp_path):
+    archive = build_autograder(tmp_path / "autograder.zip")
+    with zipfile.ZipFile(archive) as zf:
+        setup, run_autograder = zf.read("setup.sh").decode(), zf.read("run_autograder").decode()
+    for script in (setup, run_autograder):
+        assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    assert "useradd" in setup and "grader-student" in setup and "chmod -R go-w /autograder/source" in setup
+
+
+def test_run_autograder_writes_an_error_result_when_the_grader_fails(tmp_path):
+    """Its fallback, with /autograder moved to a temp folder and a python3 that dies."""
+    root = _autograder(tmp_path, {"server.py": "x"})
+    (root / "source").mkdir()
+    (root / "results").mkdir()
+    (root / "results" / "results.json").write_text('{"score": 1000}')  # what a program left
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text("#!/bin/sh\nkill -9 $$\n")
+    (bin_dir / "python3").chmod(0o755)
+    script = build_autograder(tmp_path / "a.zip") and zipfile.ZipFile(tmp_path / "a.zip").read("run_autograder")
+    script = script.decode().replace("/autograder", str(root)).replace("chown -R root:root", "true")
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    subprocess.run(["bash", "-c", script], env=env, check=True, timeout=30)
+    data = _results(root)
+    assert data["score"] == 0 and "not a problem with your files" in data["output"]
+    assert sorted(p.name for p in (root / "results").iterdir()) == ["results.json"]
+
+
+def test_links_planted_in_the_results_folder_are_replaced_not_followed(tmp_path):
+    root = _autograder(tmp_path, {"server.py": "# pass\n"})
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (root / "results").mkdir()
+    (root / "results" / "results.json").symlink_to(victim)
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO(), **student_kwargs())
+    assert victim.read_text() == "precious" and not (root / "results" / "results.json").is_symlink()
+    assert _results(root)["score"] == 11
+
+    (tmp_path / "elsewhere").mkdir()
+    root2 = _autograder(tmp_path / "b", {"server.py": "# pass\n"})
+    (root2 / "results").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    run_in_gradescope(root2, grade=fake_grade, render=text_render, log=io.StringIO(), **student_kwargs())
+    assert (root2 / "results").is_dir() and not (root2 / "results").is_symlink()
+    assert _results(root2)["score"] == 11 and list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_grading_that_never_ends_is_stopped_and_says_so(tmp_path):
+    root = _autograder(tmp_path, {"server.py": "# sleep 30\n"})
+    log = io.StringIO()
+    assert run_in_gradescope(root, grade=fake_grade, render=text_render, log=log, time_limit=0.5,
+                             **student_kwargs()) == 0
+    data = _results(root)
+    assert data["tests"] == [] and "stopped before it finished" in data["output"]
+    assert "time limit" in log.getvalue()
+
+
+def test_links_in_the_submission_are_not_graded(tmp_path):
+    secret = tmp_path / "secret.py"
+    secret.write_text("# pass\n")
+    root = _autograder(tmp_path, {"client.py": "# pass\n"})
+    (root / "submission" / "server.py").symlink_to(secret)
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=io.StringIO(), **student_kwargs())
+    data = _results(root)
+    assert data["score"] == 9 and "server.py is a link, not a file" in data["output"]
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="only root can run the programs as another user")
+def test_as_root_without_the_student_user_nothing_runs(tmp_path):
+    root = _autograder(tmp_path, {"server.py": "# pass\n"})
+    log = io.StringIO()
+    run_in_gradescope(root, grade=fake_grade, render=text_render, log=log,
+                      student="no-such-user-for-grader-tests")
+    assert _results(root)["score"] == 0 and "setup.sh" in log.getvalue()
+    assert "not set up correctly" in _results(root)["output"]

@@ -15,20 +15,38 @@ from typing import Iterator, Tuple
 import grader
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once, when it builds the autograder image.
+# Gradescope runs this once, as root, when it builds the autograder image.
 # The grader needs only Python 3.9 or newer and its standard library.
 set -eu
 if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
     apt-get update
     apt-get install -y python3
 fi
+# Students' programs run as this user, never as root: no password, no login shell, no home.
+if ! id -u grader-student >/dev/null 2>&1; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \\
+        --shell /usr/sbin/nologin grader-student
+fi
+# The grader's own files: readable by that user, writable by root only.
+chown -R root:root /autograder/source
+chmod -R go-w /autograder/source
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission: the files are in /autograder/submission and the
-# results must go to /autograder/results/results.json.
+# Gradescope runs this as root for every submission: the files are in /autograder/submission and
+# the results must go to /autograder/results/results.json.  The grader runs the student's
+# programs as grader-student (made by setup.sh) and writes results.json itself, as root, once
+# every process of that user is stopped.
+chown -R root:root /autograder/source
+chmod -R go-w /autograder/source
 cd /autograder/source
-exec python3 -m grader gradescope run --root /autograder
+python3 -m grader gradescope run --root /autograder && exit 0
+# The grader failed before writing its results: say so, rather than leave nothing (or another's).
+mkdir -p /autograder/results
+temp=$(mktemp -p /autograder/results .results-XXXXXX) || exit 1
+printf '%s\\n' '{"score": 0, "output": "The autograder failed before it could grade this submission. This is not a problem with your files: your instructor can see why in the autograder output.", "visibility": "visible", "tests": []}' > "$temp"
+chmod 644 "$temp"
+mv -f "$temp" /autograder/results/results.json
 """
 
 
