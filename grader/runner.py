@@ -93,7 +93,7 @@ class _EventReader(threading.Thread):
         self.bad_lines = 0
         self.unsigned = 0  # lines without the key
         self.malformed = 0  # lines with the key that are not probe events
-        self.first_problem = ""
+        self.first_malformed = ""
 
     def run(self) -> None:
         kept = always_kept = 0
@@ -113,7 +113,7 @@ class _EventReader(threading.Thread):
                 elif line.startswith(self.prefix):
                     body = b"{" + line[len(self.prefix):]
                 else:
-                    self._refuse("unsigned", "a line without the grader's key")
+                    self._refuse("unsigned", "")
                     continue
                 kept += len(line)
                 over = self.count >= MAX_EVENTS or kept > MAX_EVENT_BYTES
@@ -146,8 +146,8 @@ class _EventReader(threading.Thread):
     def _refuse(self, what: str, reason: str) -> None:
         self.bad_lines += 1
         setattr(self, what, getattr(self, what) + 1)
-        if not self.first_problem:
-            self.first_problem = reason
+        if what == "malformed" and not self.first_malformed:
+            self.first_malformed = reason
 
     def interference(self) -> Tuple[str, ...]:
         found = []
@@ -156,7 +156,7 @@ class _EventReader(threading.Thread):
                          % self.unsigned)
         if self.malformed:
             found.append("%d event(s) the grader's probe never writes (first: %s)"
-                         % (self.malformed, self.first_problem))
+                         % (self.malformed, self.first_malformed))
         return tuple(found)
 
 

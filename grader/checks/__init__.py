@@ -80,8 +80,9 @@ def evaluate(ctx: Context) -> Tuple[CheckResult, ...]:
         if reason:
             outcome: Outcome = Skip(reason)
         elif ctx.interference and PROBE in spec.evidence:
-            outcome = Fail(spec.description, "the program interfered with the grader: "
-                           + "; ".join(ctx.interference), hints.INTERFERENCE)
+            told = next((r.id for r in results.values() if r.hint == hints.INTERFERENCE), None)
+            outcome = Fail(spec.description, "the program interfered with the grader" + (
+                " (see %s)" % told if told else ": " + "; ".join(ctx.interference)), hints.INTERFERENCE)
         else:
             outcome = REGISTRY[spec.id](ctx)
         results[spec.id] = _result(spec, outcome)
