@@ -32,6 +32,7 @@ from grader.batch.roles import assign_roles
 from grader.exercise import ROLES
 from grader.gradescope import contain
 from grader.gradescope.results import error_results, gradescope_results
+from grader.report.safe_text import writable
 
 DEFAULT_ROOT = Path("/autograder")
 STUDENT_USER = "grader-student"  # made by setup.sh (build.py)
@@ -116,7 +117,7 @@ def run_in_gradescope(root: Path = DEFAULT_ROOT, *, grade: Optional[GradeFunctio
                                  "graded. " + _NOT_YOUR_FILES)
     else:
         document = _supervise(root, grade, render, log, identity, sandbox, time_limit, start)
-    data = json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8", "replace")
+    data = writable(json.dumps(document, indent=1, ensure_ascii=False)).encode("utf-8")
     target = contain.write_atomically(results, data)
     log.write(f"wrote {target}: score {document.get('score')}\n")
     return 0
