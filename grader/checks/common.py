@@ -19,7 +19,8 @@ def runs(ctx: Context) -> Outcome:
     if error is not None:
         line = error.get("lineno")
         if line is None:  # Python could not compile the file at all (too deep, null bytes)
-            actual = error.get("error") + (": " + error.get("message") if error.get("message") else "")
+            actual = str(error.get("error") or "SyntaxError") + (
+                ": " + error.get("message") if error.get("message") else "")
             hint = hints.COMPILE_LIMIT if error.get("error") in ("MemoryError", "RecursionError") else \
                 "Python could not read your file: %s. Save it again as plain text." % error.get("message")
             return Fail(expected, actual, hint)

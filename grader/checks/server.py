@@ -35,7 +35,8 @@ def listens(ctx: Context) -> Outcome:
         return Fail(expected, "bind(%s) failed: %s: %s" % (_shown(bind.get("requested")), bind.get("error"),
                                                          bind.get("message")),
                     'Give bind() a (host, port) pair, e.g. s.bind(("", 12345)).')
-    port = (bind.get("requested") or [None, None])[1]
+    requested = bind.get("requested")
+    port = requested[1] if isinstance(requested, list) else None  # else not an IP address
     notes = ()
     if port == 0:
         notes = ("port 0 lets the operating system pick a port: your partner cannot know it in advance",)
