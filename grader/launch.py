@@ -28,9 +28,14 @@ RUNS = {"server": 1, "client": 2}
 _COMPILED: Dict[str, Optional[str]] = {}  # source file -> its compiled copy (None: could not)
 _COMPILED_LOCK = threading.Lock()
 
-# Variables that would change how the student's interpreter starts; a grading must not depend
-# on the grader's own environment.
-_DROPPED_VARIABLES = ("PYTHONINSPECT", "PYTHONSTARTUP", "PYTHONBREAKPOINT", "PYTHONHOME")
+# What of the grader's environment a program gets: what its interpreter needs to start (PATH,
+# the loader's path, on Windows what the C runtime and sockets need), the locale, and the test
+# suite's own markers.  Nothing else of the TA's (tokens, cloud keys), and no PYTHON* variable:
+# the interpreter is sys.executable, which finds its installation and a venv (pyvenv.cfg) by
+# itself.  Names are compared in upper case (Windows spells them as it likes).
+_KEPT_VARIABLES = frozenset(("PATH", "LANG", "LANGUAGE", "TZ", "LD_LIBRARY_PATH", "SYSTEMROOT",
+                             "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "PROCESSOR_ARCHITECTURE"))
+_KEPT_PREFIXES = ("LC_", "GRADER_TEST_")
 
 
 class StartedProgram:
@@ -84,16 +89,7 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
         control_r, control_w = os.pipe()
         handles = [_inheritable_handle(fd) for fd in (event_w, control_r)]
         marker = os.urandom(16).hex()
-        env = dict(os.environ)
-        for name in _DROPPED_VARIABLES:
-            env.pop(name, None)
-        env.update({
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONIOENCODING": "utf-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "GRADER_PROBE": "%d %d" % tuple(handles),  # the event and control pipes
-            processes.MARKER_VARIABLE: marker,
-        })
+        env = program_environment(workdir, "%d %d" % tuple(handles), marker)
         # -S: the probe sets up site-packages itself, without the machine's .pth hooks.
         argv = [sys.executable, "-S", "-u", probe_script(), target]
         if sandbox:
@@ -117,6 +113,28 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
     for fd in (event_w, control_r):
         os.close(fd)  # the child's ends
     return StartedProgram(process, workdir, marker, event_r, control_w, job, box, time.monotonic())
+
+
+def base_environment() -> Dict[str, str]:
+    """The part of the grader's environment every program gets (``_KEPT_VARIABLES``)."""
+    return {name: value for name, value in os.environ.items()
+            if name.upper() in _KEPT_VARIABLES or name.upper().startswith(_KEPT_PREFIXES)}
+
+
+def program_environment(workdir: str, probe_channel: str, marker: str) -> Dict[str, str]:
+    """A program's whole environment: ``base_environment()``, its own directory as home and
+    temporary folder, and the probe's variables."""
+    env = base_environment()
+    for name in (("USERPROFILE", "TEMP", "TMP") if processes.IS_WINDOWS else ("HOME", "TMPDIR")):
+        env[name] = workdir
+    env.update({
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "GRADER_PROBE": probe_channel,  # the event and control pipes
+        processes.MARKER_VARIABLE: marker,
+    })
+    return env
 
 
 def _inheritable_handle(fd: int) -> int:

@@ -64,6 +64,8 @@ def _try_sandbox() -> Tuple[bool, str]:
     import shutil
     import tempfile
 
+    from grader.launch import base_environment
+
     if not sys.platform.startswith("linux"):
         return False, "namespaces exist only on Linux"
     if os.uname().machine not in PIVOT_ROOT:
@@ -78,7 +80,7 @@ def _try_sandbox() -> Tuple[bool, str]:
         process = None
         try:
             process = sandbox.start([sys.executable, "-I", "-S", "-c", "import time; time.sleep(30)"],
-                                    dict(os.environ), [])
+                                    base_environment(), [])
             sandbox.started()
             with sandbox.new_socket(socket.AF_INET) as sock:  # loopback is up in there
                 sock.bind(("127.0.0.1", 0))
@@ -292,7 +294,11 @@ class _ForkServer:
 
     def __init__(self) -> None:
         self._link, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.environment = dict(os.environ)  # the server's; requests carry changes to it
+        from grader.launch import base_environment
+
+        # The server's own, and requests carry changes to it: only what every program gets, so
+        # nothing of the TA's environment is in the server for a request to leave behind.
+        self.environment = base_environment()
         try:
             # Its own session, like every program: a Ctrl-C at the terminal is the grader's to handle.
             self.process = subprocess.Popen(
