@@ -98,9 +98,12 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
             box = Sandbox(workdir)
             process = box.start(argv, env, handles)  # in the run's directory, stdin closed
         else:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=workdir, env=env, **processes.popen_kwargs(handles))
+            processes.become_subreaper()  # its orphans come to us, not to init (once)
+            with processes.spawning() as register:
+                process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    cwd=workdir, env=env, **processes.popen_kwargs(handles))
+                register(process)
     except BaseException:
         for fd in (event_r, event_w, control_r, control_w):
             if fd is not None:

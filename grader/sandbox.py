@@ -23,6 +23,7 @@ import sys
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from grader.processes import spawning
 from grader.sandbox_init import MAX_REQUEST, NOBODY, PIVOT_ROOT
 
 INIT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
@@ -301,11 +302,16 @@ class _ForkServer:
         self.environment = base_environment()
         try:
             # Its own session, like every program: a Ctrl-C at the terminal is the grader's to handle.
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", _init_script(), "--serve", str(theirs.fileno())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True,
-                env=self.environment)
+            # Registered: a grader that is also a subreaper (processes.py) must not take it for an
+            # orphan of an unsandboxed program.
+            script = _init_script()
+            with spawning() as register:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", script, "--serve", str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True,
+                    env=self.environment)
+                register(self.process)
         except BaseException:
             self._link.close()
             raise
