@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from grader import processes
+from grader.limits import DiskWatch
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 
@@ -46,7 +47,8 @@ class StartedProgram:
     """
 
     def __init__(self, process, workdir: str, marker: str, event_fd: int,
-                 control_fd: int, job: object, sandbox: object, started_at: float):
+                 control_fd: int, job: object, sandbox: object, started_at: float,
+                 disk_watch: Optional[DiskWatch] = None):
         self.process = process  # a subprocess.Popen, or a grader.sandbox.ForkedProcess
         self.workdir = workdir
         self.marker = marker  # in the environment of the program and everything it starts
@@ -55,6 +57,9 @@ class StartedProgram:
         self.job = job  # what processes.track returned
         self.sandbox = sandbox  # a grader.sandbox.Sandbox, or None
         self.started_at = started_at
+        # Unsandboxed: the watch on the directory's size (grader/limits.py); its ``exceeded``
+        # says why it stopped the program.  Sandboxed: None, a full tmpfs is the program's error.
+        self.disk_watch = disk_watch
         self.adopted = False
 
     def discard(self) -> None:
@@ -62,6 +67,8 @@ class StartedProgram:
         if self.adopted:
             return
         self.adopted = True
+        if self.disk_watch is not None:
+            self.disk_watch.stop()
         processes.kill_tree(self.process, self.marker, job=self.job)
         for fd in (self.event_fd, self.control_fd):
             try:
@@ -115,7 +122,12 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
     job = processes.track(process)
     for fd in (event_w, control_r):
         os.close(fd)  # the child's ends
-    return StartedProgram(process, workdir, marker, event_r, control_w, job, box, time.monotonic())
+    watch = None
+    if box is None:  # the sandbox caps the directory itself (a tmpfs)
+        watch = DiskWatch(workdir, lambda: processes.kill_group(process))
+        watch.start()
+    return StartedProgram(process, workdir, marker, event_r, control_w, job, box, time.monotonic(),
+                          watch)
 
 
 def base_environment() -> Dict[str, str]:

@@ -23,6 +23,7 @@ import sys
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from grader.limits import DISK_LIMIT, FILE_LIMIT
 from grader.processes import spawning
 from grader.sandbox_init import MAX_REQUEST, NOBODY, PIVOT_ROOT
 
@@ -154,7 +155,7 @@ class Sandbox:
             targets = [1, 2, self._init_end.fileno()] + list(pass_fds)
             server = _fork_server()
             request = ([b"root" if self.as_root else b"user", encode(self._mount_point), encode(self.workdir),
-                        b"%d" % len(read_only)] + [encode(p) for p in read_only]
+                        b"%d" % DISK_LIMIT, b"%d" % FILE_LIMIT, b"%d" % len(read_only)] + [encode(p) for p in read_only]
                        + [b"%d" % len(targets)] + [b"%d" % fd for fd in targets]
                        + _environment_change(server.environment, env) + [encode(a) for a in argv])
             process = server.spawn(request, fds)

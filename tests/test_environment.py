@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import ROOT
-from grader import launch, sandbox
+from grader import launch, limits, sandbox
 from grader.grading import GradeOptions, grade_file
 from grader.report import RENDERERS, render
 from test_containment import grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
@@ -96,3 +96,49 @@ def test_the_fork_server_holds_no_secret_either(secrets):
     assert environ and "PATH=" in environ
     for secret in secrets:
         assert secret not in environ
+
+
+# -- the run's directory is capped (bytes and files) ----------------------------------------------
+
+@pytest.mark.parametrize("name, said", [("writes_many_files", "created more than 1000 files"),
+                                        ("writes_100_mb_in_files", "wrote more than 64 MB")])
+def test_without_the_sandbox_a_program_past_the_disk_caps_is_stopped(name, said):
+    fixture = hostile(name)
+    started = []
+
+    def grade(f):
+        started.append(launch.start_program(f.path))
+        return grade_file(f.role, f.path, GradeOptions(timeout=f.timeout), started=started)
+
+    report = grade_contained(fixture, grade)
+    assert said in started[0].disk_watch.exceeded
+    assert "wrote " not in report.stdout  # stopped before it was done
+    assert "signal 9" in report.check("server.runs").actual
+
+
+@pytest.mark.skipif(not SANDBOX_AVAILABLE, reason=WHY_NOT)
+@pytest.mark.parametrize("name", ["writes_many_files", "writes_100_mb_in_files"])
+def test_in_the_sandbox_writing_past_the_disk_caps_is_no_space_left(name):
+    report = grade_contained(hostile(name), lambda f: grade_file(
+        f.role, f.path, GradeOptions(timeout=f.timeout, sandbox=True)))
+    assert "No space left on device" in report.check("server.runs").actual
+    assert "wrote " not in report.stdout
+
+
+def test_an_honest_program_is_not_stopped_by_the_disk_watch():
+    path = ROOT / "reference" / "server.py"
+    started = [launch.start_program(path)]
+    report = grade_file("server", path, started=started)
+    assert report.full_marks and started[0].disk_watch.exceeded == ""
+
+
+def test_a_look_at_the_directory_costs_at_most_the_cap(tmp_path):
+    for i in range(50):
+        (tmp_path / ("f%d" % i)).write_bytes(b"x" * 10)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "g").write_bytes(b"y" * 5)
+    assert limits.disk_use(str(tmp_path)) == (505, 52)
+    assert limits.disk_use(str(tmp_path), max_entries=10)[1] == 11  # stops counting past the cap
+    assert limits.over_limit((limits.DISK_LIMIT + 1, 1)).startswith("wrote more than")
+    assert limits.over_limit((0, limits.FILE_LIMIT)) == ""
+    assert limits.disk_use(str(tmp_path / "gone")) is None
