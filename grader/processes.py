@@ -193,40 +193,47 @@ _Stat = Tuple[int, int, bool, bytes]
 
 
 def _kill_reaped_tree(process: subprocess.Popen, marker: str, timeout: float) -> List[int]:
-    """``kill_tree`` for a grader that is a subreaper: the program's tree, then the grader's
-    children that are its orphans, killed and reaped until two full sweeps in a row find
-    nothing of the run, alive or dead, that was not seen before.
+    """``kill_tree`` for a grader that is a subreaper.
+
+    One search of /proc finds the run's processes (the program's tree, and the grader's
+    children that are its orphans, with theirs); they are killed.  From then on whatever they
+    forked meanwhile becomes our child the moment its parent has ended (the kernel re-parents
+    children before their parent turns zombie), so it is enough to wait until everything killed
+    has ended and look at our own children again, until a look finds none of the run's.
 
     Orphans are told apart from another run's by the marker (when they kept it) and by their
     session; one that has neither (it cleared its environment, left its session and lost its
     parent) cannot be told apart, and the first grading that looks stops it.
     """
     root = process.pid
-    stopped: Dict[int, bytes] = {}  # the live processes besides the program -> their start time
-    seen: Set[int] = set()
     sessions = {root}  # sessions of the run's processes: their orphans are the run's too
     deadline = time.monotonic() + timeout
-    quiet = 0
-    first = True
-    while quiet < 2 and time.monotonic() < deadline:
-        members = _run_members(root, marker, sessions)
-        live = [pid for pid, stat in members.items() if not stat[2]]
-        _kill(pid for pid in live if pid != root)
-        stopped.update((pid, members[pid][3]) for pid in live if pid != root and pid not in stopped)
-        if first:  # the program's group and the program, once its tree is known
-            first = False
-            kill_group(process)
-            _reap(process, timeout)
-        _reap_orphans({pid: stat[3] for pid, stat in members.items() if stat[2] and pid != root})
-        new = set(members) - seen
-        seen.update(new)
-        chased = _chase_orphans(root, marker, sessions, stopped, deadline)
-        quiet = 0 if live or new - {root} or chased else quiet + 1
-        if live:
-            time.sleep(0.001)  # a moment for the killed to end
+    members = _run_members(root, marker, sessions)  # counted before any signal
+    # the live processes besides the program -> their start time (a PID is reused only later)
+    stopped = {pid: stat[3] for pid, stat in members.items() if pid != root and not stat[2]}
+    _kill(stopped)
+    kill_group(process)
+    _reap(process, timeout)
+    _reap_orphans({pid: stat[3] for pid, stat in members.items() if pid != root and stat[2]})
+    while True:
+        _wait_ended(stopped, deadline)
+        if not _chase_orphans(root, marker, sessions, stopped, deadline) or time.monotonic() > deadline:
+            break
     _reap_orphans(stopped, until=deadline)
     _forget(process)
     return list(stopped)
+
+
+def _wait_ended(pids: Dict[int, bytes], deadline: float) -> None:
+    """Wait (bounded) until each of ``pids`` (pid -> start time) is a zombie or gone."""
+    waiting = dict(pids)
+    while waiting and time.monotonic() < deadline:
+        for pid, started in list(waiting.items()):
+            stat = _stat(pid)
+            if stat is None or stat[2] or stat[3] != started:
+                del waiting[pid]
+        if waiting:
+            time.sleep(0.001)
 
 
 def _forget(process) -> None:
