@@ -67,16 +67,18 @@ def marked_pids(marker: str) -> List[int]:
 _PR_SET_CHILD_SUBREAPER = 36
 _CHILDREN_LOCK = threading.Lock()  # held while starting a child and while judging our children
 _OWN: Dict[int, object] = {}  # pid -> the Popen (or alike) of a child the grader started itself
-_SUBREAPER: List[Dict[int, bytes]] = []  # once tried: the children we had then (pid -> start time)
+# Once tried, by this process: {our pid: the children we had then (pid -> start time), or None
+# when it could not be done}.  A fork of the grader is no subreaper (the flag is not inherited).
+_SUBREAPER: Dict[int, Optional[Dict[int, bytes]]] = {}
 
 
 def become_subreaper() -> bool:
     """Linux: make this process the reaper of the orphans of every process it starts (once;
     later calls only answer).  False where that cannot be done."""
     with _CHILDREN_LOCK:
-        if not _SUBREAPER:
-            _SUBREAPER.append(_set_subreaper())
-        return _SUBREAPER[0] is not None
+        if os.getpid() not in _SUBREAPER:
+            _SUBREAPER[os.getpid()] = _set_subreaper()
+        return _SUBREAPER[os.getpid()] is not None
 
 
 def _set_subreaper() -> Optional[Dict[int, bytes]]:
@@ -97,7 +99,7 @@ def _set_subreaper() -> Optional[Dict[int, bytes]]:
 
 
 def _subreaping() -> bool:
-    return bool(_SUBREAPER) and _SUBREAPER[0] is not None
+    return _SUBREAPER.get(os.getpid()) is not None
 
 
 @contextlib.contextmanager
@@ -310,7 +312,7 @@ def _is_orphan_of(pid: int, stat: _Stat, marker: str, sessions: Set[int], root: 
     started, not one it had before it became a subreaper, not another run's)."""
     if pid == root or _is_own_child(pid):
         return False
-    before = _SUBREAPER[0] if _SUBREAPER and _SUBREAPER[0] else {}
+    before = _SUBREAPER.get(os.getpid()) or {}
     if before.get(pid) == stat[3]:
         return False
     run = _marker_of(pid)
