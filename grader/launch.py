@@ -124,7 +124,8 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
         os.close(fd)  # the child's ends
     watch = None
     if box is None:  # the sandbox caps the directory itself (a tmpfs)
-        watch = DiskWatch(workdir, lambda: processes.kill_group(process))
+        # Only while the program is not reaped: after that its number may be another's.
+        watch = DiskWatch(workdir, lambda: process.returncode is None and processes.kill_group(process))
         watch.start()
     return StartedProgram(process, workdir, marker, event_r, control_w, job, box, time.monotonic(),
                           watch)
