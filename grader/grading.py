@@ -212,6 +212,8 @@ def _notes(trace: Trace) -> List[str]:
         if stream.dropped:
             notes.append("your program's %s was cut at %d bytes; %d more bytes were dropped"
                          % (name, len(stream.text.encode()), stream.dropped))
+    if trace.output.disk_exceeded:
+        notes.append("your program %s, more than a run may; it was stopped" % trace.output.disk_exceeded)
     if trace.output.killed_descendants:
         notes.append("%d process(es) your program started were still running and were stopped"
                      % trace.output.killed_descendants)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from grader import processes, tempdirs
+from grader.limits import DiskWatch
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 
@@ -27,9 +28,14 @@ RUNS = {"server": 1, "client": 2}
 _COMPILED: Dict[str, Optional[str]] = {}  # source file -> its compiled copy (None: could not)
 _COMPILED_LOCK = threading.Lock()
 
-# Variables that would change how the student's interpreter starts; a grading must not depend
-# on the grader's own environment.
-_DROPPED_VARIABLES = ("PYTHONINSPECT", "PYTHONSTARTUP", "PYTHONBREAKPOINT", "PYTHONHOME")
+# What of the grader's environment a program gets: what its interpreter needs to start (PATH,
+# the loader's path, on Windows what the C runtime and sockets need), the locale, and the test
+# suite's own markers.  Nothing else of the TA's (tokens, cloud keys), and no PYTHON* variable:
+# the interpreter is sys.executable, which finds its installation and a venv (pyvenv.cfg) by
+# itself.  Names are compared in upper case (Windows spells them as it likes).
+_KEPT_VARIABLES = frozenset(("PATH", "LANG", "LANGUAGE", "TZ", "LD_LIBRARY_PATH", "SYSTEMROOT",
+                             "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "PROCESSOR_ARCHITECTURE"))
+_KEPT_PREFIXES = ("LC_", "GRADER_TEST_")
 
 # (uid, gid) that unsandboxed programs run as, when the grader runs as root (Gradescope:
 # grader/gradescope/run.py); None: as the grader's own user.  The sandbox picks its own user.
@@ -44,7 +50,8 @@ class StartedProgram:
     """
 
     def __init__(self, process, workdir: str, marker: str, event_fd: int,
-                 control_fd: int, job: object, sandbox: object, started_at: float):
+                 control_fd: int, job: object, sandbox: object, started_at: float,
+                 disk_watch: Optional[DiskWatch] = None):
         self.process = process  # a subprocess.Popen, or a grader.sandbox.ForkedProcess
         self.workdir = workdir
         self.marker = marker  # in the environment of the program and everything it starts
@@ -53,6 +60,9 @@ class StartedProgram:
         self.job = job  # what processes.track returned
         self.sandbox = sandbox  # a grader.sandbox.Sandbox, or None
         self.started_at = started_at
+        # Unsandboxed: the watch on the directory's size (grader/limits.py); its ``exceeded``
+        # says why it stopped the program.  Sandboxed: None, a full tmpfs is the program's error.
+        self.disk_watch = disk_watch
         self.adopted = False
 
     def discard(self) -> None:
@@ -60,6 +70,8 @@ class StartedProgram:
         if self.adopted:
             return
         self.adopted = True
+        if self.disk_watch is not None:
+            self.disk_watch.stop()
         processes.kill_tree(self.process, self.marker, job=self.job)
         for fd in (self.event_fd, self.control_fd):
             try:
@@ -87,16 +99,7 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
         control_r, control_w = os.pipe()
         handles = [_inheritable_handle(fd) for fd in (event_w, control_r)]
         marker = os.urandom(16).hex()
-        env = dict(os.environ)
-        for name in _DROPPED_VARIABLES:
-            env.pop(name, None)
-        env.update({
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONIOENCODING": "utf-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "GRADER_PROBE": "%d %d" % tuple(handles),  # the event and control pipes
-            processes.MARKER_VARIABLE: marker,
-        })
+        env = program_environment(workdir, "%d %d" % tuple(handles), marker)
         # -S: the probe sets up site-packages itself, without the machine's .pth hooks.
         argv = [sys.executable, "-S", "-u", probe_script(), target]
         if sandbox:
@@ -112,9 +115,12 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
                     for name in [base] + [os.path.join(base, n) for n in dirs + files]:
                         os.chown(name, uid, gid)
                 identity = {"user": uid, "group": gid, "extra_groups": []}
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=workdir, env=env, **processes.popen_kwargs(handles), **identity)
+            processes.become_subreaper()  # its orphans come to us, not to init (once)
+            with processes.spawning() as register:
+                process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    cwd=workdir, env=env, **processes.popen_kwargs(handles), **identity)
+                register(process)
     except BaseException:
         for fd in (event_r, event_w, control_r, control_w):
             if fd is not None:
@@ -126,7 +132,35 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
     job = processes.track(process)
     for fd in (event_w, control_r):
         os.close(fd)  # the child's ends
-    return StartedProgram(process, workdir, marker, event_r, control_w, job, box, time.monotonic())
+    watch = None
+    if box is None:  # the sandbox caps the directory itself (a tmpfs)
+        # Only while the program is not reaped: after that its number may be another's.
+        watch = DiskWatch(workdir, lambda: process.returncode is None and processes.kill_group(process))
+        watch.start()
+    return StartedProgram(process, workdir, marker, event_r, control_w, job, box, time.monotonic(),
+                          watch)
+
+
+def base_environment() -> Dict[str, str]:
+    """The part of the grader's environment every program gets (``_KEPT_VARIABLES``)."""
+    return {name: value for name, value in os.environ.items()
+            if name.upper() in _KEPT_VARIABLES or name.upper().startswith(_KEPT_PREFIXES)}
+
+
+def program_environment(workdir: str, probe_channel: str, marker: str) -> Dict[str, str]:
+    """A program's whole environment: ``base_environment()``, its own directory as home and
+    temporary folder, and the probe's variables."""
+    env = base_environment()
+    for name in (("USERPROFILE", "TEMP", "TMP") if processes.IS_WINDOWS else ("HOME", "TMPDIR")):
+        env[name] = workdir
+    env.update({
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "GRADER_PROBE": probe_channel,  # the event and control pipes
+        processes.MARKER_VARIABLE: marker,
+    })
+    return env
 
 
 def _inheritable_handle(fd: int) -> int:

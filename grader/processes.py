@@ -3,18 +3,26 @@
 Every process a grading starts carries a marker in its environment (``GRADER_RUN_ID``).  On Linux
 that finds descendants that left the process group or the session (double fork, ``setsid``):
 they keep the environment they inherited.  Elsewhere on POSIX the process group is what we can
-reach; on Windows a job object (``track``) and ``taskkill /T`` take the tree.  A program that
-clears its environment *and* leaves its session escapes the marker: only ``--sandbox`` (a PID
-namespace, ``grader/sandbox.py``) closes that gap.
+reach; on Windows a job object (``track``) and ``taskkill /T`` take the tree.
+
+A program that clears its environment *and* leaves its session escapes the marker.  On Linux
+the grader closes that gap by becoming a *child subreaper* (``become_subreaper``, once, when it
+first starts a program unsandboxed): every process a program orphans is then re-parented to the
+grader instead of to init, so ``kill_tree`` finds it among the grader's own children and stops
+it, sweeping until a sweep finds nothing.  Children the grader started itself are ``register``ed
+so that they are never taken for orphans.  ``--sandbox`` (a PID namespace,
+``grader/sandbox.py``) needs none of this.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 MARKER_VARIABLE = "GRADER_RUN_ID"
 IS_WINDOWS = os.name == "nt"
@@ -56,6 +64,62 @@ def marked_pids(marker: str) -> List[int]:
     return found
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+_CHILDREN_LOCK = threading.Lock()  # held while starting a child and while judging our children
+_OWN: Dict[int, object] = {}  # pid -> the Popen (or alike) of a child the grader started itself
+# Once tried, by this process: {our pid: the children we had then (pid -> start time), or None
+# when it could not be done}.  A fork of the grader is no subreaper (the flag is not inherited).
+_SUBREAPER: Dict[int, Optional[Dict[int, bytes]]] = {}
+
+
+def become_subreaper() -> bool:
+    """Linux: make this process the reaper of the orphans of every process it starts (once;
+    later calls only answer).  False where that cannot be done."""
+    with _CHILDREN_LOCK:
+        if os.getpid() not in _SUBREAPER:
+            _SUBREAPER[os.getpid()] = _set_subreaper()
+        return _SUBREAPER[os.getpid()] is not None
+
+
+def _set_subreaper() -> Optional[Dict[int, bytes]]:
+    if not IS_LINUX:
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(1), 0, 0, 0) != 0:
+            return None
+    except (OSError, AttributeError, ImportError):
+        return None
+    # Children we had before are not orphans of a program (a pid is told apart from a later
+    # holder of the same number by its start time).
+    me = os.getpid()
+    return {pid: stat[3] for pid, stat in _process_table().items() if stat[0] == me}
+
+
+def _subreaping() -> bool:
+    return _SUBREAPER.get(os.getpid()) is not None
+
+
+@contextlib.contextmanager
+def spawning() -> Iterator[Callable[[object], None]]:
+    """``with spawning() as register: p = Popen(...); register(p)``: a child the grader starts
+    itself, never taken for a program's orphan (not even in the instant before it is known)."""
+    with _CHILDREN_LOCK:
+        yield lambda process: _OWN.__setitem__(process.pid, process)
+
+
+def _is_own_child(pid: int) -> bool:
+    process = _OWN.get(pid)
+    if process is None:
+        return False
+    if getattr(process, "returncode", None) is not None:  # reaped: the number is free again
+        del _OWN[pid]
+        return False
+    return True
+
+
 def track(process: subprocess.Popen) -> object:
     """Call right after starting the program: what ``kill_tree`` needs besides the process.
 
@@ -86,19 +150,12 @@ def kill_tree(process, marker: str, timeout: float = 5.0, job: object = None,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         _reap(process, timeout)
         return []
+    if isinstance(process, subprocess.Popen) and _subreaping():
+        return _kill_reaped_tree(process, marker, timeout)
     # Counted before any signal, so the number is what was running, not what a race left (and
     # ``is_wrapper`` asked while the processes still exist).
     running = [p for p in _live(marked_pids(marker)) if not is_wrapper(p)] if IS_LINUX else []
-    if isinstance(process, subprocess.Popen):  # a sandbox's process ends its namespace by kill()
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except OSError:
-            pass
-    if process.poll() is None:
-        try:
-            process.kill()
-        except OSError:
-            pass
+    kill_group(process)
     _reap(process, timeout)
     deadline = time.monotonic() + timeout
     while IS_LINUX:
@@ -113,7 +170,235 @@ def kill_tree(process, marker: str, timeout: float = 5.0, job: object = None,
             except OSError:
                 pass
         time.sleep(0.01)
+    _forget(process)
     return [p for p in running if p != process.pid]
+
+
+def kill_group(process) -> None:
+    """SIGKILL the program's process group and the program (no waiting)."""
+    if isinstance(process, subprocess.Popen) and not IS_WINDOWS:  # a sandbox's process ends
+        try:                                                       # its namespace by kill()
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if process.poll() is None:
+        try:
+            process.kill()
+        except OSError:
+            pass
+
+
+# -- Linux, as a subreaper -----------------------------------------------------------------------
+
+# What /proc/PID/stat says of a process: (parent, session, zombie or gone, start time).
+_Stat = Tuple[int, int, bool, bytes]
+
+
+def _kill_reaped_tree(process: subprocess.Popen, marker: str, timeout: float) -> List[int]:
+    """``kill_tree`` for a grader that is a subreaper.
+
+    One search of /proc finds the run's processes (the program's tree, and the grader's
+    children that are its orphans, with theirs); they are killed.  From then on whatever they
+    forked meanwhile becomes our child the moment its parent has ended (the kernel re-parents
+    children before their parent turns zombie), so it is enough to wait until everything killed
+    has ended and look at our own children again, until a look finds none of the run's.
+
+    Orphans are told apart from another run's by the marker (when they kept it) and by their
+    session; one that has neither (it cleared its environment, left its session and lost its
+    parent) cannot be told apart, and the first grading that looks stops it.
+    """
+    root = process.pid
+    sessions = {root}  # sessions of the run's processes: their orphans are the run's too
+    deadline = time.monotonic() + timeout
+    members = _run_members(root, marker, sessions)  # counted before any signal
+    # the live processes besides the program -> their start time (a PID is reused only later)
+    stopped = {pid: stat[3] for pid, stat in members.items() if pid != root and not stat[2]}
+    _kill(stopped)
+    kill_group(process)
+    _reap(process, timeout)
+    _reap_orphans({pid: stat[3] for pid, stat in members.items() if pid != root and stat[2]})
+    while True:
+        _wait_ended(stopped, deadline)
+        if not _chase_orphans(root, marker, sessions, stopped, deadline) or time.monotonic() > deadline:
+            break
+    _reap_orphans(stopped, until=deadline)
+    _forget(process)
+    return list(stopped)
+
+
+def _wait_ended(pids: Dict[int, bytes], deadline: float) -> None:
+    """Wait (bounded) until each of ``pids`` (pid -> start time) is a zombie or gone."""
+    waiting = dict(pids)
+    while waiting and time.monotonic() < deadline:
+        for pid, started in list(waiting.items()):
+            stat = _stat(pid)
+            if stat is None or stat[2] or stat[3] != started:
+                del waiting[pid]
+        if waiting:
+            time.sleep(0.001)
+
+
+def _forget(process) -> None:
+    """Once a child of ours is reaped, its number is not ours any more."""
+    with _CHILDREN_LOCK:
+        if getattr(process, "returncode", None) is not None and _OWN.get(process.pid) is process:
+            del _OWN[process.pid]
+
+
+def _kill(pids) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _chase_orphans(root: int, marker: str, sessions: Set[int], stopped: Dict[int, bytes],
+                   deadline: float) -> bool:
+    """Kill and reap the run's orphans among our own children as fast as they appear, until a
+    look finds none, alive or dead (or the deadline); whether there were any.  A fork chain
+    whose every link exits at once outruns a search of all of /proc, not this: each link is
+    our child the moment its parent exits, and a killed link cannot fork again."""
+    any_found = False
+    while time.monotonic() < deadline:
+        found = False
+        for pid in reversed(_children_of_self()):  # the newest last in the list: the live link
+            stat = _stat(pid)
+            if stat is None:
+                continue
+            with _CHILDREN_LOCK:
+                if not _is_orphan_of(pid, stat, marker, sessions, root):
+                    continue
+            found = True
+            if stat[2]:  # dead already: reap it, so its number and entry are not held
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                continue
+            _kill([pid])
+            stopped.setdefault(pid, stat[3])
+            sessions.add(stat[1])
+        if not found:
+            return any_found
+        any_found = True
+    return any_found
+
+
+def _run_members(root: int, marker: str, sessions: Set[int]) -> Dict[int, _Stat]:
+    """Every process of the run: the program and its descendants, the grader's
+    children that are the run's orphans, and theirs.  Adds their sessions to ``sessions``."""
+    table = _process_table()
+    children: Dict[int, List[int]] = {}
+    for pid, stat in table.items():
+        children.setdefault(stat[0], []).append(pid)
+    seeds = [root] if root in table else []
+    with _CHILDREN_LOCK:
+        seeds += [pid for pid in children.get(os.getpid(), ())
+                  if pid != root and _is_orphan_of(pid, table[pid], marker, sessions, root)]
+    members: Dict[int, _Stat] = {}
+    while seeds:
+        pid = seeds.pop()
+        if pid in members:
+            continue
+        members[pid] = table[pid]
+        sessions.add(table[pid][1])
+        seeds.extend(children.get(pid, ()))
+    return members
+
+
+def _is_orphan_of(pid: int, stat: _Stat, marker: str, sessions: Set[int], root: int) -> bool:
+    """Whether ``pid``, a child of the grader, is an orphan of this run (not a child the grader
+    started, not one it had before it became a subreaper, not another run's)."""
+    if pid == root or _is_own_child(pid):
+        return False
+    before = _SUBREAPER.get(os.getpid()) or {}
+    if before.get(pid) == stat[3]:
+        return False
+    run = _marker_of(pid)
+    if run is not None:
+        return run == marker
+    # No marker (cleared, or a zombie's cannot be read): another run's if it is in the session
+    # of another program the grader started; else this run's.
+    return stat[1] in sessions or not _is_own_child(stat[1])
+
+
+def _marker_of(pid: int) -> Optional[str]:
+    prefix = (MARKER_VARIABLE + "=").encode()
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as handle:
+            environ = handle.read()
+    except OSError:
+        return None
+    for item in environ.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix):].decode("ascii", "replace")
+    return None
+
+
+def _reap_orphans(pids: Dict[int, bytes], until: float = 0.0) -> None:
+    """Collect the exit of those of ``pids`` (pid -> start time) that are dead children of the
+    grader (inherited orphans: a subreaper must, else they pile up in a batch).  Only these:
+    the exit status of the grader's own children belongs to their ``Popen``.  With ``until``,
+    wait (bounded) for those still ending or on their way to us."""
+    waiting = dict(pids)
+    me = os.getpid()
+    while waiting:
+        for pid, started in list(waiting.items()):
+            stat = _stat(pid)
+            if stat is None or stat[3] != started:
+                del waiting[pid]  # gone (reaped by its parent), or the number is another's now
+                continue
+            if stat[0] != me or not stat[2]:
+                if not until:
+                    del waiting[pid]
+                continue
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            del waiting[pid]
+        if not waiting or time.monotonic() > until:
+            return
+        time.sleep(0.002)
+
+
+def _children_of_self() -> List[int]:
+    """PIDs of this process's children (``/proc/self/task/*/children``, or a search of /proc)."""
+    found: List[int] = []
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open("/proc/self/task/%s/children" % task, "rb") as handle:
+                found.extend(int(pid) for pid in handle.read().split())
+        return found
+    except (OSError, ValueError):
+        me = os.getpid()
+        return [pid for pid, stat in _process_table().items() if stat[0] == me]
+
+
+def _process_table() -> Dict[int, _Stat]:
+    table = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return table
+    for entry in entries:
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None:
+                table[int(entry)] = stat
+    return table
+
+
+def _stat(pid: int) -> Optional[_Stat]:
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            data = handle.read()
+        fields = data[data.rindex(b")") + 2:].split()
+        # state ppid pgrp session ... starttime (the 22nd field of the line, 20th after the name)
+        return int(fields[1]), int(fields[3]), fields[0] in (b"Z", b"X"), fields[19]
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def namespace_pid(pid: int) -> Optional[int]:

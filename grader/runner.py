@@ -48,6 +48,8 @@ class RunOutput(NamedTuple):
     bad_event_lines: int  # lines on the probe channel that were not the probe's events
     # What the event channel showed of other code writing into it, in plain words.
     interference: Tuple[str, ...] = ()
+    # Why the disk watch stopped the program ("wrote more than 64 MB in its folder"), or "".
+    disk_exceeded: str = ""
 
 
 class _StreamCapture(threading.Thread):
@@ -178,6 +180,7 @@ class ProgramRun:
         self.started_at = 0.0
         self._control_fd: Optional[int] = None
         self._readers: List[threading.Thread] = []
+        self._disk_watch = None  # a grader.limits.DiskWatch, unsandboxed
         self._killed_descendants: List[int] = []
         self._lock = threading.Lock()
         # Sent to the probe in the configuration; every event line after the hello carries it.
@@ -192,6 +195,7 @@ class ProgramRun:
         self.process, self.workdir, self.marker = started.process, started.workdir, started.marker
         self._job, self._sandbox, self.started_at = started.job, started.sandbox, started.started_at
         self._control_fd = started.control_fd
+        self._disk_watch = started.disk_watch
         self._stdout = _StreamCapture(self.process.stdout, self.output_limit)
         self._stderr = _StreamCapture(self.process.stderr, self.output_limit)
         self._events = _EventReader(started.event_fd, self.on_event, self.key)
@@ -299,6 +303,7 @@ class ProgramRun:
             return RunOutput(nothing, nothing, None, 0, 0)
         self.stop()
         self.release()
+        exceeded = self._disk_watch.stop() if self._disk_watch is not None else ""
         for reader in self._readers:
             reader.join(reader_timeout)
         status = self.process.returncode if self.process else None
@@ -321,4 +326,5 @@ class ProgramRun:
             stdout=self._stdout.result(), stderr=self._stderr.result(),
             exit_status=status, killed_descendants=len(self._killed_descendants) + left,
             bad_event_lines=self._events.bad_lines, interference=self._events.interference(),
+            disk_exceeded=exceeded,
         )

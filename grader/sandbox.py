@@ -23,6 +23,8 @@ import sys
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from grader.limits import DISK_LIMIT, FILE_LIMIT
+from grader.processes import spawning
 from grader.sandbox_init import MAX_REQUEST, NOBODY, PIVOT_ROOT
 
 INIT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_init.py")
@@ -65,6 +67,8 @@ def _try_sandbox() -> Tuple[bool, str]:
 
     from grader import tempdirs
 
+    from grader.launch import base_environment
+
     if not sys.platform.startswith("linux"):
         return False, "namespaces exist only on Linux"
     if os.uname().machine not in PIVOT_ROOT:
@@ -79,7 +83,7 @@ def _try_sandbox() -> Tuple[bool, str]:
         process = None
         try:
             process = sandbox.start([sys.executable, "-I", "-S", "-c", "import time; time.sleep(30)"],
-                                    dict(os.environ), [])
+                                    base_environment(), [])
             sandbox.started()
             with sandbox.new_socket(socket.AF_INET) as sock:  # loopback is up in there
                 sock.bind(("127.0.0.1", 0))
@@ -152,7 +156,7 @@ class Sandbox:
             targets = [1, 2, self._init_end.fileno()] + list(pass_fds)
             server = _fork_server()
             request = ([b"root" if self.as_root else b"user", encode(self._mount_point), encode(self.workdir),
-                        b"%d" % len(read_only)] + [encode(p) for p in read_only]
+                        b"%d" % DISK_LIMIT, b"%d" % FILE_LIMIT, b"%d" % len(read_only)] + [encode(p) for p in read_only]
                        + [b"%d" % len(targets)] + [b"%d" % fd for fd in targets]
                        + _environment_change(server.environment, env) + [encode(a) for a in argv])
             process = server.spawn(request, fds)
@@ -293,14 +297,23 @@ class _ForkServer:
 
     def __init__(self) -> None:
         self._link, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.environment = dict(os.environ)  # the server's; requests carry changes to it
+        from grader.launch import base_environment
+
+        # The server's own, and requests carry changes to it: only what every program gets, so
+        # nothing of the TA's environment is in the server for a request to leave behind.
+        self.environment = base_environment()
         try:
             # Its own session, like every program: a Ctrl-C at the terminal is the grader's to handle.
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", _init_script(), "--serve", str(theirs.fileno())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True,
-                env=self.environment)
+            # Registered: a grader that is also a subreaper (processes.py) must not take it for an
+            # orphan of an unsandboxed program.
+            script = _init_script()
+            with spawning() as register:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", script, "--serve", str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    pass_fds=(theirs.fileno(),), close_fds=True, start_new_session=True,
+                    env=self.environment)
+                register(self.process)
         except BaseException:
             self._link.close()
             raise

@@ -22,7 +22,8 @@ program's file descriptors; then::
   up ``lo`` (the only interface: nothing but loopback is reachable), builds a new root on a
   tmpfs holding read-only bind mounts of what Python needs (``/usr``, ``/etc``, the
   interpreter's prefix, the probe), an empty read-only ``/tmp``, a few ``/dev`` nodes, a fresh
-  ``/proc`` and the run's temporary directory, the only writable place, all at their usual
+  ``/proc`` and, at the path of the run's temporary directory, the only writable place: a tmpfs
+  capped in bytes and files that holds a copy of the program's file, all at their usual
   paths; then ``pivot_root`` and unmount the old root, so home directories, other submissions
   and other runs' directories do not exist in the program's view.
 * the *program* is forked by the init and drops every privilege before it runs: as root it
@@ -192,7 +193,7 @@ def _build_root(libc: _Libc, spec: dict) -> None:
             continue  # already visible through an earlier mount
         _bind(libc, real, _make_place(root, path, real), host_points)
         done.append(real)
-    _bind(libc, workdir, _make_place(root, workdir, workdir), host_points, writable=True)
+    _run_directory(libc, spec, _make_place(root, workdir, workdir))
     for name in _DEVICES:
         source = "/dev/" + name
         if os.path.exists(source):
@@ -213,6 +214,30 @@ def _build_root(libc: _Libc, spec: dict) -> None:
     os.rmdir("/.old-root")
     libc.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.chdir(workdir)
+
+
+def _run_directory(libc: _Libc, spec: dict, target: str) -> None:
+    """The run's directory, the only writable place: a tmpfs capped in bytes and files (the
+    grader's limits.py), holding a copy of what the grader put in the real one (the program's
+    file).  Writing past it is ``OSError: [Errno 28] No space left on device``; whatever the
+    program wrote goes with the namespace."""
+    owner = ",uid=%d,gid=%d" % (NOBODY, NOBODY) if spec["as_root"] else ""
+    # nr_inodes counts the directory itself too.
+    libc.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=%d,nr_inodes=%d%s"
+               % (spec["disk_bytes"], spec["disk_files"] + 1, owner))
+    for name in os.listdir(spec["workdir"]):
+        source = os.path.join(spec["workdir"], name)
+        if not os.path.isfile(source) or os.path.islink(source):
+            continue
+        with open(source, "rb") as reading, open(os.path.join(target, name), "wb") as writing:
+            while True:
+                chunk = reading.read(1 << 20)
+                if not chunk:
+                    break
+                writing.write(chunk)
+            os.fchmod(writing.fileno(), os.fstat(reading.fileno()).st_mode & 0o777)
+            if spec["as_root"]:
+                os.fchown(writing.fileno(), NOBODY, NOBODY)
 
 
 def _drop_privileges(libc: _Libc, as_root: bool) -> None:
@@ -470,7 +495,8 @@ def _parse_request(fields: list) -> dict:
         return [next(rest) for _ in range(int(count))]
 
     spec = {"id": next(rest), "as_root": next(rest) == b"root", "root": os.fsdecode(next(rest)),
-            "workdir": os.fsdecode(next(rest))}
+            "workdir": os.fsdecode(next(rest)), "disk_bytes": int(next(rest)),
+            "disk_files": int(next(rest))}
     spec["read_only"] = [os.fsdecode(path) for path in take(next(rest))]
     spec["targets"] = [int(fd) for fd in take(next(rest))]
     spec["control"] = spec["targets"][2]  # after stdout and stderr

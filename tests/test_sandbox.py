@@ -56,6 +56,7 @@ def test_hostile_programs_are_contained_in_the_sandbox_too(name):
 @needs_sandbox
 def test_writes_outside_its_directory_fail(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADER_TEST_OUTSIDE", str(tmp_path))
+    monkeypatch.setenv("GRADER_TEST_HOME", os.path.expanduser("~"))
     probe = ROOT / "grader" / "probe" / "bootstrap.py"
     before = hashlib.sha256(probe.read_bytes()).hexdigest()
     report = grade_contained(hostile("writes_outside"), grade_sandboxed)

@@ -50,6 +50,9 @@ def runs(ctx: Context) -> Outcome:
         return Fail(expected, actual, hint or "Read the error above and the line it points to.")
     killed = _killed_by_signal(ctx)
     if killed:
+        if trace.output.disk_exceeded:
+            return Fail(expected, "it was stopped because it " + trace.output.disk_exceeded,
+                        "Your program writes too much into files. The lab needs no files at all.")
         return Fail(expected, killed, "Your program used too much memory or CPU time, or wrote too much.")
     if not facts.made_socket:
         return Fail("a program that does the lab's steps", "it ran, but never created a socket",
