@@ -141,6 +141,7 @@ def main() -> None:
     print("\nHostile fixtures, each graded in a fresh process (time limit from the fixture)")
     print("%-28s %6s %10s %10s %10s %10s" % ("fixture", "limit", "off: s", "off: MiB", "on: s", "on: MiB"))
     worst = {"off": (0.0, 0.0), "on": (0.0, 0.0)}
+    floods = {"off": [], "on": []}  # (seconds past the time limit, peak MiB, fixture) of floods_*
     for path in sorted(HOSTILE.glob("*.py")):
         options = _options(path)
         cells = []
@@ -150,11 +151,18 @@ def main() -> None:
                 continue
             result = _hostile(path, on)
             worst[mode] = (max(worst[mode][0], result["seconds"]), max(worst[mode][1], result["peak_mib"]))
+            if path.stem.startswith("floods_"):
+                floods[mode].append((result["seconds"] - float(options["timeout"]), result["peak_mib"], path.stem))
             cells += ["%.2f" % result["seconds"], "%.1f" % result["peak_mib"]]
         print("%-28s %6s %10s %10s %10s %10s" % ((path.stem, options["timeout"]) + tuple(cells)))
     for mode in ("off", "on"):
         if worst[mode][0]:
             print("worst, sandbox %s: %.2f s, %.1f MiB peak" % (mode, worst[mode][0], worst[mode][1]))
+    for mode in ("off", "on"):
+        if floods[mode]:
+            over, mib, name = max(floods[mode], key=lambda row: (row[1], row[0]))
+            print("worst event flood, sandbox %s: %s, %.1f MiB peak, ended %.2f s after its time limit"
+                  % (mode, name, mib, max(row[0] for row in floods[mode])))
 
 
 if __name__ == "__main__":

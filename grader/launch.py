@@ -115,12 +115,14 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
                     for name in [base] + [os.path.join(base, n) for n in dirs + files]:
                         os.chown(name, uid, gid)
                 identity = {"user": uid, "group": gid, "extra_groups": []}
-            processes.become_subreaper()  # its orphans come to us, not to init (once)
             with processes.spawning() as register:
                 process = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     cwd=workdir, env=env, **processes.popen_kwargs(handles), **identity)
                 register(process)
+            # Its orphans come to us, not to init (once per grader).  After the start, which it
+            # would only delay: the probe runs no student code before the grader configures it.
+            processes.become_subreaper()
     except BaseException:
         for fd in (event_r, event_w, control_r, control_w):
             if fd is not None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from typing import Callable, Optional, Tuple
+import time
+from typing import Callable, List, Optional, Set, Tuple
 
 # No lab program comes near these: it writes nothing, or a few small files.
 DISK_LIMIT = 64 << 20  # bytes in the run's directory, all files together
@@ -62,21 +63,23 @@ def over_limit(use: Tuple[int, int]) -> str:
     return ""
 
 
-class DiskWatch(threading.Thread):
+class DiskWatch:
     """Looks at a run's directory every ``WATCH_INTERVAL`` s; past a cap, calls ``stop_program``
-    once and sets ``exceeded``.  Ends by itself when the directory is removed."""
+    once and sets ``exceeded``.  One thread looks for every watch of the process (a batch runs
+    dozens of programs at once; a thread each would cost a start per run and as many wake-ups)."""
 
     def __init__(self, folder: str, stop_program: Callable[[], None]):
-        super().__init__(name="disk-watch", daemon=True)
         self.folder = folder
         self.exceeded = ""  # e.g. "wrote more than 64 MB in its folder"; "" while within the caps
         self._stop_program = stop_program
-        self._done = threading.Event()
         self._lock = threading.Lock()
 
-    def run(self) -> None:
-        while not self._done.wait(WATCH_INTERVAL) and self.check():
-            pass
+    def start(self) -> None:
+        with _WATCHING_LOCK:
+            _WATCHING.add(self)
+            if not _LOOKER or not _LOOKER[0].is_alive():
+                _LOOKER[:] = [threading.Thread(target=_look_at_all, name="disk-watch", daemon=True)]
+                _LOOKER[0].start()
 
     def check(self, stop_program: bool = True) -> bool:
         """One look; whether watching is still of use."""
@@ -96,6 +99,28 @@ class DiskWatch(threading.Thread):
     def stop(self) -> str:
         """Stop watching, after a last look (the program may have written its files between
         two looks and ended); returns ``exceeded``.  Call it before the directory is removed."""
-        self._done.set()
+        with _WATCHING_LOCK:
+            _WATCHING.discard(self)
         self.check(stop_program=False)  # whoever stops watching stops the program too
         return self.exceeded
+
+
+_WATCHING: Set[DiskWatch] = set()
+_WATCHING_LOCK = threading.Lock()
+_LOOKER: List[threading.Thread] = []  # the one looking thread, once started
+
+
+def _look_at_all() -> None:
+    """The looking thread: every ``WATCH_INTERVAL`` s, one look per watch; it ends when there
+    is nothing left to watch (the next ``start`` starts another)."""
+    while True:
+        time.sleep(WATCH_INTERVAL)
+        with _WATCHING_LOCK:
+            watches = list(_WATCHING)
+            if not watches:
+                _LOOKER.clear()
+                return
+        for watch in watches:
+            if not watch.check():
+                with _WATCHING_LOCK:
+                    _WATCHING.discard(watch)

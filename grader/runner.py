@@ -181,6 +181,8 @@ class ProgramRun:
         self._control_fd: Optional[int] = None
         self._readers: List[threading.Thread] = []
         self._disk_watch = None  # a grader.limits.DiskWatch, unsandboxed
+        self._diag = None  # a sock_diag socket in the program's network (False: none to be had)
+        self._diag_lock = threading.Lock()
         self._killed_descendants: List[int] = []
         self._lock = threading.Lock()
         # Sent to the probe in the configuration; every event line after the hello carries it.
@@ -253,11 +255,21 @@ class ProgramRun:
     def connection_inode(self, local, remote) -> Optional[int]:
         """The inode of the socket at ``local`` connected to ``remote`` in the program's
         network, 0 when no process holds it (``grader.kernel``); None when that cannot be told."""
-        if self._sandbox is None:
-            return kernel.connection_inode(local, remote)  # an unsandboxed program shares ours
-        if self.process is None or self.process.poll() is not None:
+        if self._sandbox is not None and (self.process is None or self.process.poll() is not None):
             return None  # the namespace is gone
-        return kernel.connection_inode(local, remote, self.process.pid)  # the holder unshared it
+        with self._diag_lock:  # the session and the counterpart ask from their own threads
+            if self._diag is None:
+                self._diag = self._new_diag_socket() or False
+            pid = self.process.pid if self._sandbox is not None else None  # the holder unshared it
+            return kernel.connection_inode(local, remote, pid, self._diag or None)
+
+    def _new_diag_socket(self) -> Optional[socket.socket]:
+        if self._sandbox is None:
+            return kernel.diag_socket()  # an unsandboxed program shares our namespace
+        try:
+            return self._sandbox.new_socket(socket.AF_NETLINK)
+        except (OSError, AttributeError):
+            return None
 
     def open_socket_inodes(self) -> Optional[set]:
         """The sockets the program's processes hold open now (None: cannot tell)."""
@@ -315,6 +327,10 @@ class ProgramRun:
                 status = self._sandbox.program_status()
             left = self._sandbox.left_running()
             self._sandbox.close()
+        with self._diag_lock:
+            if self._diag:
+                self._diag.close()
+            self._diag = False
         if self.workdir:
             tempdirs.remove(self.workdir)  # whatever permissions the program set in there
         if getattr(self.process, "lost", False):

@@ -178,10 +178,12 @@ class Sandbox:
             raise SandboxError("the sandbox could not be set up: %s" % (text or "its setup did not answer"))
 
     def new_socket(self, family: int) -> socket.socket:
-        """A TCP socket of ``family`` that lives in the program's network namespace."""
+        """A TCP socket of ``family`` that lives in the program's network namespace (or, for
+        ``family`` AF_NETLINK, a sock_diag socket there: ``grader.kernel``)."""
+        request = {socket.AF_INET6: b"6", socket.AF_INET: b"4"}.get(family, b"d")
         with self._lock:
             try:
-                self._grader_end.send(b"6" if family == socket.AF_INET6 else b"4")
+                self._grader_end.send(request)
             except OSError:
                 raise OSError("the program's network namespace is gone") from None
             while True:

@@ -72,6 +72,7 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SIGKILL = 9
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+NETLINK_SOCK_DIAG = 4  # linux/netlink.h (grader/kernel.py asks with it)
 MAX_REQUEST = 192 << 10  # bytes of one request (a few hundred); below the socket's own limit
 MAX_REQUEST_FDS = 16
 
@@ -339,7 +340,10 @@ def _hand_out_sockets(control, child: int) -> int:
                 return 128 + SIGKILL
             family = _socket.AF_INET6 if request == b"6" else _socket.AF_INET
             try:
-                sock = _socket.socket(family, _socket.SOCK_STREAM)
+                if request == b"d":  # to ask the kernel about the namespace's connections
+                    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+                else:
+                    sock = _socket.socket(family, _socket.SOCK_STREAM)
             except OSError as exc:
                 _send(control, "error:%s" % exc)
                 continue

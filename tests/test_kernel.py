@@ -63,3 +63,27 @@ def test_elsewhere_every_answer_is_cannot_tell(monkeypatch):
     monkeypatch.setattr(kernel, "IS_LINUX", False)
     assert kernel.connection_inode(("127.0.0.1", 1), ("127.0.0.1", 2)) is None
     assert kernel.open_socket_inodes([os.getpid()]) is None
+
+
+def test_sock_diag_answers_as_the_table_does(listener):
+    diag = kernel.diag_socket()
+    assert diag is not None
+    with diag, socket.create_connection(listener.getsockname()) as client:
+        server_end, client_end = listener.getsockname(), client.getsockname()
+        # In the queue: the kernel's exact look-up falls back to the listener, which is not it.
+        assert kernel.connection_inode(server_end, client_end, diag=diag) == 0
+        conn, _ = listener.accept()
+        with conn:
+            assert kernel.connection_inode(server_end, client_end, diag=diag) == os.fstat(conn.fileno()).st_ino
+            assert kernel.connection_inode(server_end, ("127.0.0.1", 1), diag=diag) == 0
+        assert kernel.connection_inode(server_end, client_end, diag=diag) == 0  # closed
+
+
+def test_a_broken_diag_socket_falls_back_on_the_table(listener):
+    diag = kernel.diag_socket()
+    diag.close()
+    with socket.create_connection(listener.getsockname()) as client:
+        conn, _ = listener.accept()
+        with conn:
+            assert kernel.connection_inode(listener.getsockname(), client.getsockname(), diag=diag) == \
+                os.fstat(conn.fileno()).st_ino

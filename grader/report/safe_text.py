@@ -12,19 +12,34 @@ XML 1.0 also forbids most control characters (NUL, ESC, ...), and HTML calls the
 """
 from __future__ import annotations
 
-import re
+import functools
 
 REPLACEMENT = "\ufffd"
-_SURROGATES = re.compile("[\ud800-\udfff]")
+_SURROGATES = "[\ud800-\udfff]"
 # Characters not allowed anywhere in an XML 1.0 document (and errors in HTML).
-_NOT_MARKUP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_MARKUP = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
+
+
+@functools.lru_cache(maxsize=None)
+def _pattern(characters: str):
+    import re  # compiled on first need: most reports hold nothing to replace
+
+    return re.compile(characters)
 
 
 def writable(text: object) -> str:
     """``text`` with every lone surrogate replaced: encodable as UTF-8, whatever it held."""
-    return _SURROGATES.sub(REPLACEMENT, "" if text is None else str(text))
+    text = "" if text is None else str(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _pattern(_SURROGATES).sub(REPLACEMENT, text)
 
 
 def markup_text(text: object) -> str:
     """``text`` fit for XML 1.0 and HTML: also without control characters other than whitespace."""
-    return _NOT_MARKUP.sub(REPLACEMENT, "" if text is None else str(text))
+    text = "" if text is None else str(text)
+    if text.isascii() and text.replace("\n", "").replace("\t", "").replace("\r", "").isprintable():
+        return text
+    return _pattern(_NOT_MARKUP).sub(REPLACEMENT, text)
