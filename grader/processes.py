@@ -75,6 +75,9 @@ _SUBREAPER: Dict[int, Optional[Dict[int, bytes]]] = {}
 def become_subreaper() -> bool:
     """Linux: make this process the reaper of the orphans of every process it starts (once;
     later calls only answer).  False where that cannot be done."""
+    done = _SUBREAPER.get(os.getpid(), False)
+    if done is not False:  # asked before: no lock (every program start asks)
+        return done is not None
     with _CHILDREN_LOCK:
         if os.getpid() not in _SUBREAPER:
             _SUBREAPER[os.getpid()] = _set_subreaper()
@@ -94,8 +97,8 @@ def _set_subreaper() -> Optional[Dict[int, bytes]]:
         return None
     # Children we had before are not orphans of a program (a pid is told apart from a later
     # holder of the same number by its start time).
-    me = os.getpid()
-    return {pid: stat[3] for pid, stat in _process_table().items() if stat[0] == me}
+    stats = ((pid, _stat(pid)) for pid in _children_of_self())
+    return {pid: stat[3] for pid, stat in stats if stat is not None}
 
 
 def _subreaping() -> bool:
@@ -287,24 +290,54 @@ def _chase_orphans(root: int, marker: str, sessions: Set[int], stopped: Dict[int
 
 def _run_members(root: int, marker: str, sessions: Set[int]) -> Dict[int, _Stat]:
     """Every process of the run: the program and its descendants, the grader's
-    children that are the run's orphans, and theirs.  Adds their sessions to ``sessions``."""
-    table = _process_table()
-    children: Dict[int, List[int]] = {}
-    for pid, stat in table.items():
-        children.setdefault(stat[0], []).append(pid)
-    seeds = [root] if root in table else []
+    children that are the run's orphans, and theirs.  Adds their sessions to ``sessions``.
+    Walks down from them (``/proc/PID/task/*/children``), not through every process of the
+    machine; where the kernel has no children files, through the whole process table."""
+    table = None
+    if not _has_children_files():
+        table = _process_table()
+        children: Dict[int, List[int]] = {}
+        for pid, stat in table.items():
+            children.setdefault(stat[0], []).append(pid)
+    stat_of = table.get if table is not None else _stat
+    children_of = (lambda pid: children.get(pid, ())) if table is not None else _children_of
+    seeds = [root]
     with _CHILDREN_LOCK:
-        seeds += [pid for pid in children.get(os.getpid(), ())
-                  if pid != root and _is_orphan_of(pid, table[pid], marker, sessions, root)]
+        for pid in children_of(os.getpid()):
+            stat = stat_of(pid)
+            if pid != root and stat is not None and _is_orphan_of(pid, stat, marker, sessions, root):
+                seeds.append(pid)
     members: Dict[int, _Stat] = {}
     while seeds:
         pid = seeds.pop()
         if pid in members:
             continue
-        members[pid] = table[pid]
-        sessions.add(table[pid][1])
-        seeds.extend(children.get(pid, ()))
+        stat = stat_of(pid)
+        if stat is None:
+            continue
+        members[pid] = stat
+        sessions.add(stat[1])
+        seeds.extend(children_of(pid))
     return members
+
+
+def _has_children_files() -> bool:
+    return os.path.exists("/proc/self/task/%d/children" % os.getpid())
+
+
+def _children_of(pid: int) -> List[int]:
+    """The children of ``pid``, from each of its threads' children file."""
+    found: List[int] = []
+    try:
+        for task in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, task), "rb") as handle:
+                    found.extend(int(child) for child in handle.read().split())
+            except OSError:
+                continue  # the thread ended meanwhile
+    except (OSError, ValueError):
+        pass  # the process ended meanwhile
+    return found
 
 
 def _is_orphan_of(pid: int, stat: _Stat, marker: str, sessions: Set[int], root: int) -> bool:
