@@ -107,10 +107,33 @@ def connection_inode(local: Sequence, remote: Sequence, pid: Optional[int] = Non
     return found
 
 
+def listener_inodes(host: str, port: int, diag: Optional[socket.socket] = None) -> Optional[Set[int]]:
+    """The inodes of the sockets listening where a connection to ``(host, port)`` would go, in
+    the grader's network namespace or ``diag``'s; None when this cannot be told."""
+    if not IS_LINUX:
+        return None
+    ipv6 = ":" in host and not host.startswith("::ffff:")
+    if diag is not None:
+        try:
+            inode = _ask(diag, host, port, "::" if ipv6 else "0.0.0.0", 0, ipv6, listening=True)
+            return {inode} if inode else set()
+        except (OSError, ValueError, struct.error):
+            pass  # read the table instead
+    found = set()
+    try:
+        for local, _, state, inode in _rows(None, ipv6):
+            if state == LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
+                found.add(int(inode))
+    except (OSError, ValueError):
+        return None
+    return found
+
+
 def _ask(diag: socket.socket, local_host: str, local_port: int, remote_host: str, remote_port: int,
-         ipv6: bool) -> int:
+         ipv6: bool, listening: bool = False) -> int:
     """One exact look-up over sock_diag (linux/inet_diag.h): the inode of that connection's
-    socket, 0 when there is none (or only a listener: the kernel's look-up falls back to it)."""
+    socket, 0 when there is none (or only a listener: the kernel's look-up falls back to it).
+    ``listening``: the listener is what is asked for (the remote end then is all zeros)."""
     families = [(socket.AF_INET6, local_host, remote_host)] if ipv6 else \
         [(socket.AF_INET, local_host.replace("::ffff:", ""), remote_host.replace("::ffff:", "")),
          (socket.AF_INET6, "::ffff:" + local_host.replace("::ffff:", ""),
@@ -126,7 +149,7 @@ def _ask(diag: socket.socket, local_host: str, local_port: int, remote_host: str
             continue  # no such connection (ENOENT) in this family
         state, = struct.unpack_from("=B", reply, 17)
         inode, = struct.unpack_from("=I", reply, 16 + 68)
-        if kind == SOCK_DIAG_BY_FAMILY and state != TCP_LISTEN:
+        if kind == SOCK_DIAG_BY_FAMILY and (state == TCP_LISTEN) == listening:
             return inode
     return 0
 

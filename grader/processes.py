@@ -448,42 +448,6 @@ def namespace_pid(pid: int) -> Optional[int]:
     return None
 
 
-def owns_listening_socket(pids: Sequence[int], port: int, ipv6: bool = False) -> Optional[bool]:
-    """Whether one of ``pids`` holds the TCP socket listening on ``port`` in our network
-    namespace.  None where this cannot be told (not Linux, or /proc unreadable).
-
-    The probe's events are the program's own word; this asks the kernel instead, so a program
-    cannot point the reference client at someone else's server.
-    """
-    if not IS_LINUX:
-        return None
-    inodes = set()
-    try:
-        with open("/proc/net/tcp6" if ipv6 else "/proc/net/tcp") as table:
-            next(table, None)
-            for line in table:
-                fields = line.split()
-                # local_address is HEXIP:HEXPORT, state 0A is LISTEN, then the socket's inode
-                if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    inodes.add("socket:[%s]" % fields[9])
-    except (OSError, ValueError):
-        return None
-    if not inodes:
-        return False
-    for pid in pids:
-        try:
-            fds = os.listdir("/proc/%d/fd" % pid)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) in inodes:
-                    return True
-            except OSError:
-                continue
-    return False
-
-
 def _live(pids: List[int]) -> List[int]:
     return [p for p in pids if not _is_zombie(p)]
 

@@ -246,11 +246,17 @@ class ProgramRun:
         the OS can tell (a probe event alone is the program's word, not proof)."""
         if self._sandbox is not None or self.process is None:
             return True  # in its namespace, only the program's sockets exist
-        main_first = [self.process.pid]
-        owned = processes.owns_listening_socket(main_first, port, ipv6)
-        if owned is False:  # perhaps a child of the program listens
-            owned = processes.owns_listening_socket(processes.marked_pids(self.marker), port, ipv6)
-        return owned is not False  # None: this OS cannot tell
+        with self._diag_lock:
+            if self._diag is None:
+                self._diag = self._new_diag_socket() or False
+            listening = kernel.listener_inodes("::1" if ipv6 else "127.0.0.1", port, self._diag or None)
+        if listening is None:
+            return True  # this OS cannot tell
+        for pids in ([self.process.pid], processes.marked_pids(self.marker)):  # perhaps a child listens
+            held = kernel.open_socket_inodes(pids)
+            if held is None or held & listening:
+                return True
+        return False
 
     def connection_inode(self, local, remote) -> Optional[int]:
         """The inode of the socket at ``local`` connected to ``remote`` in the program's

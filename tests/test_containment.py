@@ -49,7 +49,8 @@ ALL = sorted(p.stem for p in HOSTILE.glob("*.py"))
 # Fixtures with a test of their own below (which also asserts containment) are not run twice.
 DEDICATED = {"endless_output", "long_line", "invalid_utf8", "forks_children", "setsid_daemon",
              "allocates_4gb", "burns_cpu", "writes_big_file", "waits_for_input", "floods_event_channel",
-             "fake_events", "unhooks_socket", "prints_without_receiving", "floods_keyed_events"}
+             "fake_events", "unhooks_socket", "prints_without_receiving", "floods_keyed_events",
+             "forges_listen_with_key"}
 UNSANDBOXED = [n for n in ALL if not sandbox_only(n) and n not in DEDICATED]
 
 
@@ -218,6 +219,12 @@ def test_fake_events_do_not_send_the_reference_client_to_another_server(foreign_
     assert foreign_server == []
     for check_id in ("server.accepts", "server.sends_message", "server.closes"):
         assert report.check(check_id).points == 0
+
+
+def test_a_keyed_listen_event_does_not_send_the_reference_client_to_another_server(foreign_server):
+    report = grade_contained(hostile("forges_listen_with_key"))
+    assert foreign_server == []  # the kernel showed no socket of the program listening there
+    assert "no socket of your program was listening" in report.check("server.listens").actual
 
 
 def test_unhooked_sockets_earn_nothing_from_another_server(foreign_server):

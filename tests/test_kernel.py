@@ -87,3 +87,17 @@ def test_a_broken_diag_socket_falls_back_on_the_table(listener):
         with conn:
             assert kernel.connection_inode(listener.getsockname(), client.getsockname(), diag=diag) == \
                 os.fstat(conn.fileno()).st_ino
+
+
+def test_the_listener_of_a_port_is_found_with_or_without_sock_diag(listener):
+    inode = os.fstat(listener.fileno()).st_ino
+    host, port = listener.getsockname()
+    diag = kernel.diag_socket()
+    with diag:
+        assert kernel.listener_inodes(host, port, diag) == {inode}
+        assert kernel.listener_inodes(host, port) == {inode}
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))  # bound, not listening
+            assert kernel.listener_inodes("127.0.0.1", unused.getsockname()[1], diag) == set()
+            assert kernel.listener_inodes("127.0.0.1", unused.getsockname()[1]) == set()
+    assert inode in kernel.open_socket_inodes([os.getpid()])
