@@ -220,8 +220,8 @@ class _Session:
 
     def _open_at_end(self) -> Optional[frozenset]:
         """Asked of the kernel before anything is stopped: which sockets the program still
-        holds (its close() is the program's word; a descriptor table is not).  Only needed
-        when the program still held its connection's socket as the connection ended."""
+        holds (its close() is the program's word; a descriptor table is not).  Only asked
+        when the kernel named the program's socket for the connection (peers.Observation)."""
         if self.peer is None or not self.peer.observation.program_socket:
             return None
         found = self.program.open_socket_inodes()

@@ -104,7 +104,9 @@ def _entered_through_hook():
     while frame is not None and frame.f_globals is _GLOBALS:
         outermost = frame.f_code
         frame = frame.f_back
-    return outermost in _PUBLIC if frame is not None else outermost is _MODULE_CODE
+    # A hook may be called straight from C (print in a thread of _thread.start_new_thread), so
+    # the bottom of the stack is fine below a hook; below anything else only for main's calls.
+    return outermost in _PUBLIC or (frame is None and outermost is _MODULE_CODE)
 
 
 def _public(function):
