@@ -13,12 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from unittest import mock
 
 import pytest
 
 from conftest import ROOT, Fixture, descriptors_taken_past
-from grader import grading, launch, processes, sandbox, sandbox_init, session
+from grader import grading, launch, processes, sandbox, sandbox_init, session, tempdirs
 from grader.grading import GradeOptions
 from test_containment import foreign_server, grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
 
@@ -272,6 +273,12 @@ def test_the_sandbox_goes_when_the_grader_dies(tmp_path):
         time.sleep(0.02)
     assert _gone(int(server)) and _gone(int(holder))
     assert processes.marked_pids(marker.decode()) == []
+    # Its temporary folders (in the machine's temporary directory, not this test's) stay until
+    # a grader run sweeps them, as the next one would.
+    machine_temp = subprocess.run([sys.executable, "-c", "import tempfile; print(tempfile.gettempdir())"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+    tempdirs.sweep_stale(machine_temp)
+    assert not list(Path(machine_temp).glob("grader-%d-*" % grader_process.pid))
 
 
 @needs_sandbox
