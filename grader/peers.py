@@ -50,6 +50,9 @@ class Observation:
         # moment the end arrived, before this side closed.  0: no process held it; None: cannot
         # be told.  The session then asks whether the program still holds that socket.
         self.program_socket: Optional[int] = None
+        # Reference client: it closed its side (shutdown for writing) after receiving data,
+        # because the server waited in recv(), as the handout's client closes after its recv().
+        self.hung_up = False
 
     @property
     def closed_by_program(self) -> bool:
@@ -83,7 +86,9 @@ class _Counterpart(threading.Thread):
             self.join(timeout)
 
     def _wait_readable(self, sock: socket.socket, deadline: float) -> bool:
-        """True when ``sock`` is readable; False when stopped or past the deadline."""
+        """True when ``sock`` is readable; False when stopped or past the deadline.  Data ready
+        on ``sock`` is reported before a wake-up is handled (``_on_wake``), so what was already
+        sent is read first."""
         with selectors.DefaultSelector() as selector:
             selector.register(sock, selectors.EVENT_READ)
             selector.register(self._wake_r, selectors.EVENT_READ)
@@ -91,10 +96,19 @@ class _Counterpart(threading.Thread):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                for key, _ in selector.select(remaining):
-                    if key.fileobj is sock:
-                        return True
+                ready = [key.fileobj for key, _ in selector.select(remaining)]
+                if sock in ready:
+                    return True
+                if ready and not self._stopping.is_set():
+                    try:
+                        self._wake_r.recv(64)
+                    except OSError:
+                        pass
+                    self._on_wake(sock)
             return False
+
+    def _on_wake(self, sock: socket.socket) -> None:
+        """A wake-up that is not a stop (the reference client's hang-up request)."""
 
     def _read_to_end(self, sock: socket.socket, deadline: float) -> None:
         obs = self.observation
@@ -143,7 +157,8 @@ class _Counterpart(threading.Thread):
 
 
 class ReferenceClient(_Counterpart):
-    """Connects to the student's server, receives until the server closes, then closes."""
+    """Connects to the student's server, receives until the server closes, then closes.  When
+    asked (``hang_up``: the server waits in recv() after sending), it closes its side first."""
 
     def __init__(self, address, family: int, deadline: float,
                  program_alive: Callable[[], bool], on_done: Callable[[], None],
@@ -153,6 +168,33 @@ class ReferenceClient(_Counterpart):
         self.family = family
         self.deadline = deadline
         self.new_socket = new_socket
+        self._hang_up_answer: Optional[Callable[[bool], None]] = None
+
+    def hang_up(self, answer: Callable[[bool], None]) -> None:
+        """The server waits in recv(): close this side if data was received, as the handout's
+        client does after its recv().  ``answer(True)`` once closed; ``answer(False)`` when
+        nothing was received (the documented deadlock: the server waits before sending).
+        Called from the session's thread; the answer comes from this one."""
+        self._hang_up_answer = answer
+        try:
+            self._wake_w.send(b"h")
+        except OSError:
+            answer(False)
+
+    def _on_wake(self, sock: socket.socket) -> None:
+        answer, self._hang_up_answer = self._hang_up_answer, None
+        if answer is None:
+            return
+        obs = self.observation
+        if obs.received_total and not obs.hung_up:
+            try:
+                # Shut down, not close: the server sees the same end of stream, and we still
+                # see whether it closes its side (the closes check rests on that).
+                sock.shutdown(socket.SHUT_WR)
+                obs.hung_up = True
+            except OSError:
+                pass
+        answer(obs.hung_up)
 
     def run(self) -> None:
         obs = self.observation

@@ -8,6 +8,10 @@ The session ends as soon as the outcome can no longer change:
 * the program *stalled*: a blocking call that nothing can ever satisfy, such as a second
   ``accept()`` after the only reference client was served, or ``recv()`` while the reference
   client (which never sends) waits for the message;
+
+A server waiting in ``recv()`` after the reference client received data is not stalled: the
+client then closes its side, as the handout's client does after its one recv(), and the server
+is judged on what it does next (README policy 7).  Only one with nothing received is stuck.
 * the program's process ended by itself;
 * the time limit passed.
 
@@ -98,6 +102,9 @@ class _Session:
         self.connection_made = False  # the program's side: accept() or connect() returned
         self.accepted_conn: Optional[int] = None
         self.shut_down_socks: set = set()
+        # The reference client was asked to close its side (None: not asked; else its answer,
+        # False until it comes).
+        self.hang_up: Optional[bool] = None
         self.stopping = False  # the grader has decided to stop the program
         self.listen_verified: Optional[bool] = None
         self.code_started_at = 0.0  # when the probe got its configuration and ran the program
@@ -139,6 +146,8 @@ class _Session:
                     self._on_event(item)
                 elif kind == "exit":
                     self._quiet("exited")
+                elif kind == "hung_up":
+                    self._on_hung_up(item)
             if self.quiet_reason not in (None, "finished", "exited") and stopped_because is None:
                 stopped_because = self.quiet_reason
         finally:
@@ -277,8 +286,17 @@ class _Session:
             self._quiet("finished")
         elif kind in ("accept_call", "recv_call"):
             reason = self._stall(event)
-            if reason:
+            if reason == STALLED_RECV and self.hang_up is None and isinstance(self.peer, ReferenceClient):
+                # Not stuck yet if the client has the data: it closes its side (policy 7).
+                self.hang_up = False
+                self.peer.hang_up(lambda closed: self.inbox.put(("hung_up", closed)))
+            elif reason:
                 self._quiet(reason)
+
+    def _on_hung_up(self, closed: bool) -> None:
+        self.hang_up = closed
+        if not closed:
+            self._quiet(STALLED_RECV)  # it waits for a client that got nothing: the deadlock
 
     def _note_accept(self, event: Dict) -> None:
         """Ask the kernel, while it matters, which socket holds the connection the event claims:
@@ -338,6 +356,6 @@ class _Session:
         if event["kind"] == "accept_call" and self.accepted_conn is not None:
             return STALLED_ACCEPT
         if (event["kind"] == "recv_call" and event.get("sock") == self.accepted_conn
-                and self.accepted_conn not in self.shut_down_socks):
-            return STALLED_RECV
+                and self.accepted_conn not in self.shut_down_socks and not self.hang_up):
+            return STALLED_RECV  # (once the client closed its side, recv() returns b'')
         return None

@@ -130,3 +130,58 @@ def test_the_grader_follows_the_exercise_message_end_to_end(tmp_path, text, cuts
     # The reference client prints whatever it receives, so it passes with any message too.
     client_report = grade_file("client", ROOT / "reference" / "client.py", exercise=exercise)
     assert client_report.full_marks, [c for c in client_report.checks if not c.passed]
+
+
+def _waiting_server(send: bytes, box: dict, ready: threading.Event):
+    """A server that sends ``send`` (maybe nothing), then waits in recv() for the client to hang
+    up, then closes: what it read is kept in ``box``."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    box["address"] = listener.getsockname()
+    ready.set()
+    listener.settimeout(5)
+    conn, _ = listener.accept()
+    conn.settimeout(5)
+    if send:
+        conn.sendall(send)
+    try:
+        box["read"] = conn.recv(1024)
+    except OSError as exc:
+        box["read"] = exc
+    conn.close()
+    listener.close()
+
+
+def _hang_up_after(send: bytes):
+    ready, box, done, answers = threading.Event(), {}, threading.Event(), []
+    program = threading.Thread(target=_waiting_server, args=(send, box, ready))
+    program.start()
+    assert ready.wait(5)
+    client = ReferenceClient(box["address"], socket.AF_INET, time.monotonic() + 5, lambda: True, done.set)
+    client.start()
+    answered = threading.Event()
+    while not client.observation.connected and client.is_alive():
+        time.sleep(0.01)  # bounded by the client's own 5 s deadline
+    time.sleep(0.05)  # the server's send (if any) is on its way, as when it entered recv()
+    client.hang_up(lambda closed: (answers.append(closed), answered.set()))
+    answered.wait(5)
+    if not answers or not answers[0]:
+        client.stop()  # the deadlock: the grader would stop both
+    program.join(6)
+    client.join(5)
+    return client.observation, answers, box
+
+
+def test_the_reference_client_closes_its_side_once_it_has_the_data_and_sees_the_server_close():
+    obs, answers, box = _hang_up_after(b"Hello World!")
+    assert answers == [True] and obs.hung_up
+    assert box["read"] == b""  # the server saw the end of stream, as from the handout's client
+    assert obs.received == b"Hello World!"
+    assert obs.ended == "eof" and obs.closed_by_program
+
+
+def test_the_reference_client_does_not_hang_up_before_it_received_anything():
+    obs, answers, box = _hang_up_after(b"")
+    assert answers == [False] and not obs.hung_up
+    assert obs.ended == "stopped" and not obs.closed_by_program

@@ -107,6 +107,9 @@ def closes(ctx: Context, what: str) -> Outcome:
     if close is not None and peer.closed_by_program:
         if peer.ended == "reset":
             notes += ("closing with unread data made the connection reset; read everything first",)
+        if peer.hung_up:
+            notes += ("your server waited in recv() after sending; the reference client then closed "
+                      "its side, as the handout's client does, and your server closed after it",)
         return Pass(notes)
     if close is None:
         if peer.closed_by_program:
