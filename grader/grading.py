@@ -88,6 +88,7 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
         # The blank templates make no socket: only a program that made none can be one (and
         # only then does it matter), which spares every other grading the parse.
         is_template=not facts.made_socket and is_blank_template(source, role),
+        source=source, file=str(path),
     )
     checks = evaluate(ctx)
     return Report(

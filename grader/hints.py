@@ -63,17 +63,39 @@ INTERFERENCE = ("Your program wrote into the grader's own channel or called the 
                 "Remove that code: grading only counts what your program really does.")
 COMPILE_LIMIT = ("Python could not compile your file: an expression is too long or nested too deeply "
                  "for its parser. Split it into smaller statements.")
+TAB_ERROR = ("This line is indented with tabs where the lines around it use spaces (or the reverse). "
+             "Indent every line with spaces only, 4 per level (most editors can convert tabs to spaces).")
+INDENTATION = ("The indentation of this line does not fit the lines around it. Indent the lines of one "
+               "block by the same amount, with spaces only, and indent after each line ending in a colon.")
+BACKSLASH = ('A backslash in a text starts an escape (\\U, \\N...). Write the path with / or double '
+             'backslashes, or as a raw string: r"C:\\Users\\...".')
+ENCODING = ("Your file is not saved as UTF-8, so python3 refuses to read it (often an accented letter "
+            "in a comment, saved by an old editor). Save the file again with the UTF-8 encoding.")
+MAIN_GUARD = ('Your code is under if __name__ == "main":, which is never true: Python sets __name__ to '
+              '"__main__" (two underscores on each side). Write if __name__ == "__main__":.')
+OTHER_ROLE = ("This looks like a {other} (it calls {calls}), not a {role}. Grade it with: "
+              "python -m grader {other} {file}")
+WAITS_AFTER_SENDING = ("Your server sent data and then waited in recv() for the client to send something, "
+                       "but in this lab the client never sends. After sending, close the connection.")
 UDP = "This lab uses TCP: create the socket with socket.socket() or socket.socket(AF_INET, SOCK_STREAM)."
 
 
 def for_error(error: Optional[str], message: str = "", traceback: str = "") -> Optional[str]:
     """The hint for an exception the program raised, if we know one."""
     message = message or ""
-    if error == "SyntaxError" or error == "IndentationError" or error == "TabError":
+    if error == "TabError" or "inconsistent use of tabs and spaces" in message:
+        return TAB_ERROR
+    if "unicodeescape" in message:
+        return BACKSLASH
+    if error == "SyntaxError" and ("Non-UTF-8 code" in message or "'utf-8' codec can't decode" in message):
+        return ENCODING
+    if error == "SyntaxError" or error == "IndentationError":
         if "Missing parentheses in call to 'print'" in message:
             return PYTHON2_PRINT
         if "multiple exception types must be parenthesized" in message:
             return PYTHON2_EXCEPT
+        if error == "IndentationError":
+            return INDENTATION
         return None
     if error == "NameError":
         for name, instead in (("raw_input", "input()"), ("unicode", "str"), ("xrange", "range()")):

@@ -57,3 +57,54 @@ def test_a_grader_with_many_files_open_still_configures_its_program(role):
     with descriptors_taken_past(1100):
         report = grade_file(role, ROOT / "reference" / ("%s.py" % role))
     assert report.full_marks, [(c.id, c.actual) for c in report.checks if not c.passed]
+
+
+def _judged(role, events, peer, stopped_because=None, exit_status=0, source=b""):
+    """The checks' outcomes on a made-up trace (for causes a real run reaches only rarely)."""
+    from grader.checks import Context
+    from grader.checks.facts import Facts
+    from grader.exercise import HELLO_WORLD
+    from grader.runner import CapturedStream, RunOutput
+    from grader.session import Trace
+
+    output = RunOutput(CapturedStream("", 0), CapturedStream("", 0), exit_status, 0, 0)
+    trace = Trace(role=role, message=b"Hello World!", events=events, peer=peer, output=output,
+                  finished_status=None, exit_status=exit_status, stopped_because=stopped_because,
+                  started_at=0.0, duration=1.0, time_limit=5.0, main_pid=1)
+    return Context(role=role, exercise=HELLO_WORLD, facts=Facts.of(trace), source=source, file="x.py")
+
+
+def test_a_server_stuck_in_recv_after_sending_is_not_told_to_send_first():
+    from grader import hints
+    from grader.checks import common
+    from grader.peers import Observation
+    from grader.session import STALLED_RECV
+
+    peer = Observation()
+    peer.connected, peer.received, peer.received_total, peer.ended = True, b"Hello World!", 12, "stopped"
+    outcome = common.exits(_judged("server", [], peer, STALLED_RECV, None))
+    assert outcome.hint == hints.WAITS_AFTER_SENDING
+    peer.received, peer.received_total = b"", 0
+    assert common.exits(_judged("server", [], peer, STALLED_RECV, None)).hint == hints.WAITS_FOR_CLIENT
+
+
+@pytest.mark.parametrize("source, fragment", [
+    (b"# caf\xe9\nx = 1\n", "UTF-8"),  # an accented letter saved in Latin-1
+    (b"if 1:\n        x = 1\n\ty = 2\n", "spaces only"),  # TabError
+    (b"x = 1\n    y = 2\n", "indentation"),  # IndentationError
+    (b'p = "C:\\Users\\me"\n', "backslash"),  # a Windows path in a plain string
+])
+def test_an_error_python_refuses_the_file_for_gets_a_hint_that_fits(tmp_path, source, fragment):
+    # Python's own message, as python3 FILE prints it: not "missing bracket, quote or colon".
+    import subprocess
+    import sys
+
+    from grader import hints
+
+    path = tmp_path / "prog.py"
+    path.write_bytes(source)
+    last = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=20).stderr.strip().splitlines()[-1]
+    error, message = last.split(": ", 1)
+    hint = hints.for_error(error, message)
+    assert hint and fragment.lower() in hint.lower() and "bracket" not in hint

@@ -46,6 +46,10 @@ class Context(NamedTuple):
     # Found before running: a socket.py beside the program; the file is the blank template.
     shadowed_socket: bool = False
     is_template: bool = False
+    # The program's source and file name as given, for explanations that read the code (a
+    # program that looks like the other role; a main guard that is never true).
+    source: bytes = b""
+    file: str = ""
 
     @property
     def interference(self) -> Tuple[str, ...]:

@@ -1,12 +1,18 @@
 """What server and client checks share: running, ending, and printing a line in the right place."""
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from grader import hints
+from grader.batch.roles import role_from_code
 from grader.checks import Context, Fail, Outcome, Pass, Skip
 from grader.matching import closest, difference_note, find_line, normalize
-from grader.session import STALLED_ACCEPT, STOPPED_TIME_LIMIT
+from grader.session import STALLED_ACCEPT, STALLED_RECV, STOPPED_TIME_LIMIT
+
+# `if __name__ == "main":` (either way round, any quotes): never true, so its block never runs.
+_MAIN_GUARD = re.compile(r"""__name__\s*==\s*(['"])main\1|(['"])main\2\s*==\s*__name__""")
+_ROLE_CALLS = {"server": "bind(), listen() and accept()", "client": "connect()"}
 
 
 def runs(ctx: Context) -> Outcome:
@@ -49,7 +55,7 @@ def runs(ctx: Context) -> Outcome:
         actual = "%s%s: %s" % (error.get("error"), where, error.get("message"))
         hint = hints.SEND_ON_LISTENING if facts.sent_on_listening_socket() else \
             hints.for_error(error.get("error"), error.get("message"), error.get("traceback", ""))
-        return Fail(expected, actual, hint or "Read the error above and the line it points to.")
+        return Fail(expected, actual, other_role(ctx) or hint or "Read the error above and the line it points to.")
     killed = _killed_by_signal(ctx)
     if killed:
         if trace.output.disk_exceeded:
@@ -57,9 +63,14 @@ def runs(ctx: Context) -> Outcome:
                         "Your program writes too much into files. The lab needs no files at all.")
         return Fail(expected, killed, "Your program used too much memory or CPU time, or wrote too much.")
     if not facts.made_socket:
+        if _MAIN_GUARD.search(_source_text(ctx)):
+            return Fail("a program that does the lab's steps",
+                        'it ran, but never created a socket: the code under if __name__ == "main": '
+                        "never runs", hints.MAIN_GUARD)
         return Fail("a program that does the lab's steps", "it ran, but never created a socket",
                     hints.TEMPLATE if ctx.is_template else hints.NO_SOCKET)
-    return Pass()
+    other = other_role(ctx)
+    return Pass((other,) if other else ())
 
 
 INPUT_AT_END = ("input() after your sockets were closed ended the program (nobody types during "
@@ -83,6 +94,24 @@ def input_after_closing(facts) -> bool:
     return made <= closed
 
 
+def _source_text(ctx: Context) -> str:
+    return ctx.source[:200_000].decode("utf-8", "replace")
+
+
+def other_role(ctx: Context) -> Optional[str]:
+    """When the code plays the other role (judged as a batch judges it, from the calls it
+    makes), the sentence saying so and the command to grade it with; else None."""
+    looks = role_from_code(_source_text(ctx)) if ctx.source else None
+    if looks is None or looks == ctx.role:
+        return None
+    return hints.OTHER_ROLE.format(other=looks, calls=_ROLE_CALLS.get(looks, "its calls"), role=ctx.role,
+                                   file=_shell_word(ctx.file or "FILE"))
+
+
+def _shell_word(path: str) -> str:
+    return '"%s"' % path if any(c in path for c in " '&;()") else path
+
+
 def _killed_by_signal(ctx: Context) -> Optional[str]:
     trace = ctx.facts.trace
     status = trace.output.exit_status
@@ -96,9 +125,11 @@ def exits(ctx: Context) -> Outcome:
     expected = "it ends by itself with exit status 0 within %g s" % trace.time_limit
     if trace.stopped_because == STOPPED_TIME_LIMIT:
         return Fail(expected, "it was still running after %g s and was stopped" % trace.time_limit,
-                    _why_still_running(ctx))
+                    other_role(ctx) or _why_still_running(ctx))
     if trace.stopped_because:
         hint = hints.LOOPS_FOREVER_ACCEPT if trace.stopped_because == STALLED_ACCEPT else hints.WAITS_FOR_CLIENT
+        if trace.stopped_because == STALLED_RECV and trace.peer.received_total:
+            hint = hints.WAITS_AFTER_SENDING  # it did send: "send first" would not be true
         return Fail(expected, "it was %s, which can never happen, so it was stopped" % trace.stopped_because, hint)
     killed = _killed_by_signal(ctx)
     if killed or trace.exit_status is None:
@@ -137,6 +168,9 @@ def closes(ctx: Context, what: str) -> Outcome:
                       "its side, as the handout's client does, and your server closed after it",)
         return Pass(notes)
     if close is None:
+        if peer.closed_by_program and facts.on_socket("shutdown", connection):
+            return Fail(expected, "it called shutdown(), which ends the connection, but never closed "
+                                  "the socket", hints.SHUTDOWN_NOT_CLOSED)
         if peer.closed_by_program:
             return Fail(expected, "the connection closed only when Python threw the socket away",
                         hints.GC_CLOSED)
@@ -149,6 +183,13 @@ def closes(ctx: Context, what: str) -> Outcome:
                         % ("still running at the time limit" if stopped == STOPPED_TIME_LIMIT else stopped),
                         "First fix what kept it from ending (see %s.exits); then make sure it calls "
                         "close() on the connection." % ctx.role)
+        crash = facts.exception
+        if crash is not None and not input_after_closing(facts):
+            where = " on line %s" % crash.get("lineno") if crash.get("lineno") else ""
+            return Fail(expected, "it crashed (%s%s) before it closed the connection"
+                        % (crash.get("error"), where),
+                        "First fix the error shown under %s.runs; then make sure it calls close() on the "
+                        "connection." % ctx.role)
         return Fail(expected, "it never called close() on it; the connection closed only when the "
                               "program ended", hints.NEVER_CLOSED)
     return Fail(expected, "it called close(), but the connection stayed open", hints.CLOSE_KEPT_OPEN)
