@@ -53,6 +53,7 @@ class Observation:
         # Reference client: it closed its side (shutdown for writing) after receiving data,
         # because the server waited in recv(), as the handout's client closes after its recv().
         self.hung_up = False
+        self.hung_up_at: Optional[float] = None
 
     @property
     def closed_by_program(self) -> bool:
@@ -191,7 +192,7 @@ class ReferenceClient(_Counterpart):
                 # Shut down, not close: the server sees the same end of stream, and we still
                 # see whether it closes its side (the closes check rests on that).
                 sock.shutdown(socket.SHUT_WR)
-                obs.hung_up = True
+                obs.hung_up, obs.hung_up_at = True, time.monotonic()
             except OSError:
                 pass
         answer(obs.hung_up)

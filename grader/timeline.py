@@ -65,6 +65,9 @@ def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
         entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "connected"))
     if peer.connect_error:
         entries.append(TimelineEntry(0.0, who, "could not connect: " + peer.connect_error))
+    if peer.hung_up_at is not None:
+        entries.append(TimelineEntry(round(peer.hung_up_at - start, 4), who,
+                                     "closed its side (your server was waiting in recv())"))
     if peer.ended_at is not None:
         what = {"eof": "saw the connection closed", "reset": "saw the connection reset",
                 "stopped": "stopped waiting"}.get(peer.ended or "", str(peer.ended))
