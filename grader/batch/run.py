@@ -74,7 +74,7 @@ class LivePrograms:
         self._runs: set = set()
         self._stopped = False
 
-    def start(self, path: Path, sandbox: bool, count: int) -> list:
+    def start(self, path: Path, sandbox: bool, count: int, folder: Optional[Path] = None) -> list:
         from grader.launch import start_program
 
         runs = []
@@ -82,7 +82,7 @@ class LivePrograms:
             for _ in range(count):
                 if self._stopped:
                     raise _Stopped()
-                runs.append(start_program(path, sandbox))
+                runs.append(start_program(path, sandbox, folder))
                 with self._lock:
                     self._runs.add(runs[-1])
                     if self._stopped:  # stop_all ran while it started
@@ -109,7 +109,9 @@ class LivePrograms:
                 pass
 
 
-def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
+def _engine_grade(options: BatchOptions, live: LivePrograms,
+                  folders: Optional[Dict[Path, Path]] = None) -> GradeFunction:
+    """``folders``: file to grade -> the student's folder its program runs in a copy of."""
     from grader.grading import GradeOptions, grade_file  # the single-program grader
     from grader.inputs import read_program
     from grader.launch import RUNS, compile_probe
@@ -121,13 +123,27 @@ def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
 
     def grade(role: str, path: Path) -> Report:
         read_program(path)  # a file that cannot be graded starts nothing
-        runs = live.start(path, options.sandbox, RUNS[role])
+        runs = live.start(path, options.sandbox, RUNS[role], (folders or {}).get(path))
         try:
             return grade_file(role, path, grade_options, started=runs)
         finally:
             live.done(runs)
 
     return grade
+
+
+def _student_folder(sub: Submission, path: Path) -> Optional[Path]:
+    """The folder a file to grade was in, in the student's own submission: its program runs in
+    a copy of it (launch.copy_folder, which follows no link).  None where the student has no
+    folder of their own (a Canvas export's files, files at the top of the class folder): the
+    program then runs beside its private copy only."""
+    origin = sub.origins.get(path)
+    if origin is None:
+        return None
+    where = origin[0]
+    if where.is_dir() and not where.is_symlink():
+        return where
+    return path.parent  # unpacked from the student's own zip: the folder it was unpacked into
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -229,6 +245,7 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
     fingerprints = {sub.key: _fingerprint(sub, options) for sub in found.submissions}
     reused: Dict[str, Dict[str, RoleOutcome]] = {}
     tasks: List[Task] = []
+    folders: Dict[Path, Path] = {}
     for sub in found.submissions:
         # results.json holds the key as written (writable): a name that is not UTF-8 is found too.
         kept = _reusable(previous.get(writable(sub.key)), fingerprints[sub.key])
@@ -236,10 +253,13 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
         for role, path in sub.files.items():
             if role not in kept:
                 tasks.append(Task(sub.key, role, path, _where(sub, path, root)))
+                folder = _student_folder(sub, path)
+                if folder is not None:
+                    folders[path] = folder
 
     live = LivePrograms()
     if grade is None and tasks:
-        grade = _engine_grade(options, live)
+        grade = _engine_grade(options, live, folders)
     jobs = options.jobs or default_jobs()
     if show_progress is None:
         show_progress = stderr.isatty()
