@@ -73,10 +73,13 @@ class LivePrograms:
         self._lock = threading.Lock()
         self._runs: set = set()
         self._stopped = False
+        # file to grade -> the student's folder its program runs in a copy of (_student_folder)
+        self.folders: Dict[Path, Path] = {}
 
-    def start(self, path: Path, sandbox: bool, count: int, folder: Optional[Path] = None) -> list:
+    def start(self, path: Path, sandbox: bool, count: int) -> list:
         from grader.launch import start_program
 
+        folder = self.folders.get(path)
         runs = []
         try:
             for _ in range(count):
@@ -109,9 +112,7 @@ class LivePrograms:
                 pass
 
 
-def _engine_grade(options: BatchOptions, live: LivePrograms,
-                  folders: Optional[Dict[Path, Path]] = None) -> GradeFunction:
-    """``folders``: file to grade -> the student's folder its program runs in a copy of."""
+def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
     from grader.grading import GradeOptions, grade_file  # the single-program grader
     from grader.inputs import read_program
     from grader.launch import RUNS, compile_probe
@@ -123,7 +124,7 @@ def _engine_grade(options: BatchOptions, live: LivePrograms,
 
     def grade(role: str, path: Path) -> Report:
         read_program(path)  # a file that cannot be graded starts nothing
-        runs = live.start(path, options.sandbox, RUNS[role], (folders or {}).get(path))
+        runs = live.start(path, options.sandbox, RUNS[role])
         try:
             return grade_file(role, path, grade_options, started=runs)
         finally:
@@ -245,7 +246,7 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
     fingerprints = {sub.key: _fingerprint(sub, options) for sub in found.submissions}
     reused: Dict[str, Dict[str, RoleOutcome]] = {}
     tasks: List[Task] = []
-    folders: Dict[Path, Path] = {}
+    live = LivePrograms()
     for sub in found.submissions:
         # results.json holds the key as written (writable): a name that is not UTF-8 is found too.
         kept = _reusable(previous.get(writable(sub.key)), fingerprints[sub.key])
@@ -255,11 +256,10 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
                 tasks.append(Task(sub.key, role, path, _where(sub, path, root)))
                 folder = _student_folder(sub, path)
                 if folder is not None:
-                    folders[path] = folder
+                    live.folders[path] = folder
 
-    live = LivePrograms()
     if grade is None and tasks:
-        grade = _engine_grade(options, live, folders)
+        grade = _engine_grade(options, live)
     jobs = options.jobs or default_jobs()
     if show_progress is None:
         show_progress = stderr.isatty()
