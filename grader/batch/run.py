@@ -79,13 +79,14 @@ class LivePrograms:
     def start(self, path: Path, sandbox: bool, count: int) -> list:
         from grader.launch import start_program
 
-        folder = self.folders.get(path)
+        # The student's folder when there is one; else start_program's own default.
+        where = {"folder": self.folders[path]} if path in self.folders else {}
         runs = []
         try:
             for _ in range(count):
                 if self._stopped:
                     raise _Stopped()
-                runs.append(start_program(path, sandbox, folder))
+                runs.append(start_program(path, sandbox, **where))
                 with self._lock:
                     self._runs.add(runs[-1])
                     if self._stopped:  # stop_all ran while it started
