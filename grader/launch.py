@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from grader import processes, tempdirs
 from grader.limits import DiskWatch
@@ -49,7 +49,14 @@ FOLDER_DEPTH = 8
 FILE_BYTES = 1 << 20
 # Never copied: caches, version control, environments, editor state (no program reads them).
 _NOT_COPIED = frozenset(("__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules",
-                         ".idea", ".vscode", ".ipynb_checkpoints", "__MACOSX", ".DS_Store"))
+                         ".idea", ".vscode", ".ipynb_checkpoints", "__MACOSX", ".DS_Store",
+                         ".pytest_cache", ".mypy_cache", ".tox"))
+# The README has students run the grader in its own folder, their programs beside it: what is
+# the grader's there is not the program's folder (and would fill the caps at once).
+_CHECKOUT = Path(__file__).resolve().parent.parent
+_CHECKOUT_ENTRIES = frozenset((".benchmarks", ".ci", ".github", ".gitignore", "README.md", "bench",
+                               "docs", "grader", "pyproject.toml", "reference", "student_template",
+                               "tests", "grader-results", "autograder.zip"))
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a named pipe must not make the open wait
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -120,8 +127,11 @@ def start_program(source: Path, sandbox: bool = False, folder: Optional[Path] = 
     box = None
     try:
         shutil.copyfile(source, target)
-        folder_notes = copy_folder(Path(source).parent if folder is None else Path(folder),
-                                   workdir, skip=Path(source).name)
+        folder = Path(source).parent if folder is None else Path(folder)
+        skip = {Path(source).name}
+        if os.path.realpath(folder) == str(_CHECKOUT):
+            skip |= _CHECKOUT_ENTRIES
+        folder_notes = copy_folder(folder, workdir, skip)
         event_r, event_w = os.pipe()
         control_r, control_w = os.pipe()
         handles = [_inheritable_handle(fd) for fd in (event_w, control_r)]
@@ -170,12 +180,13 @@ def start_program(source: Path, sandbox: bool = False, folder: Optional[Path] = 
                           watch, folder_notes)
 
 
-def copy_folder(folder: Path, workdir: str, skip: str = "") -> Tuple[str, ...]:
-    """Copy the regular files and folders of ``folder`` into ``workdir``, except ``skip`` at its
-    top (the program, copied already), breadth first (what sits next to the program comes
+def copy_folder(folder: Path, workdir: str, skip: Iterable[str] = ()) -> Tuple[str, ...]:
+    """Copy the regular files and folders of ``folder`` into ``workdir``, except the names in
+    ``skip`` at its top (the program, copied already), breadth first (what sits next to the program comes
     first), never through a link, within the FOLDER_* caps.  Returns what was left out, as
     sentences for the report; () when nothing was.  A folder that cannot be read is no error:
     the program then runs alone, as it did before folders were copied."""
+    skip = frozenset(skip)
     budget = {"entries": FOLDER_ENTRIES, "files": FOLDER_FILES, "bytes": FOLDER_BYTES}
     large: List[str] = []
     links: List[str] = []
@@ -196,7 +207,7 @@ def copy_folder(folder: Path, workdir: str, skip: str = "") -> Tuple[str, ...]:
                 cut = True
             for entry in entries:
                 name = entry.name
-                if name in _NOT_COPIED or (not relative and name == skip):
+                if name in _NOT_COPIED or (not relative and name in skip):
                     continue
                 shown = relative + name
                 try:

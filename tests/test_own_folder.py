@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, ROOT
 from grader import launch
 from grader.batch.run import BatchOptions, run_batch
 from grader.grading import grade_file
@@ -47,7 +47,7 @@ def test_the_copy_holds_the_folder_without_caches_links_or_the_program_itself(tm
     os.symlink(tmp_path, folder / "up")
     target = tmp_path / "run"
     target.mkdir()
-    notes = launch.copy_folder(folder, str(target), skip="server.py")
+    notes = launch.copy_folder(folder, str(target), skip={"server.py"})
     assert _copied(target) == ["data", os.path.join("data", "words.txt"), "helper.py"]
     assert len(notes) == 1 and "notes.txt, up: links are not copied" in notes[0]
 
@@ -61,7 +61,7 @@ def test_big_files_and_crowded_folders_are_left_out_with_a_note(tmp_path, monkey
         (folder / ("extra%d.txt" % n)).write_text("x")
     target = tmp_path / "run"
     target.mkdir()
-    notes = launch.copy_folder(folder, str(target), skip="server.py")
+    notes = launch.copy_folder(folder, str(target), skip={"server.py"})
     assert len(_copied(target)) == 3  # files and folders, breadth first
     assert any("movie.mp4: files over" in note for note in notes)
     assert any("more than the grader copies" in note for note in notes)
@@ -102,3 +102,19 @@ def test_in_a_batch_the_program_runs_in_its_students_folder(tmp_path):
     roles = json.loads((out / "results.json").read_text())["students"][0]["roles"]
     assert {role: (o["state"], o["score"]) for role, o in roles.items()} == {
         "server": ("graded", 11.0), "client": ("graded", 9.0)}
+
+
+def test_a_program_beside_the_grader_gets_none_of_the_graders_files(tmp_path):
+    # The README has students run the grader in its own folder, with their program in it.
+    program = ROOT / ("own_folder_test_%d.py" % os.getpid())
+    shutil.copyfile(ROOT / "reference" / "server.py", program)
+    try:
+        run = launch.start_program(program)
+        try:
+            copied = set(os.listdir(run.workdir))
+            assert program.name in copied and not copied & set(os.listdir(ROOT / "grader"))
+            assert not copied & {"grader", "reference", "tests", "README.md", "docs"}
+        finally:
+            run.discard()
+    finally:
+        program.unlink()
