@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from grader import processes, tempdirs
 from grader.limits import DiskWatch
@@ -37,6 +38,33 @@ _KEPT_VARIABLES = frozenset(("PATH", "LANG", "LANGUAGE", "TZ", "LD_LIBRARY_PATH"
                              "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "PROCESSOR_ARCHITECTURE"))
 _KEPT_PREFIXES = ("LC_", "GRADER_TEST_")
 
+# The program runs in a copy of its own folder (its helper modules, data files), bounded: a
+# folder is looked at to FOLDER_ENTRIES entries (a Downloads folder holds thousands) and copied
+# to FOLDER_FILES files and folders, FOLDER_BYTES bytes, files of at most FILE_BYTES each; well
+# under the run's own caps (grader/limits.py), so the program keeps room to write.
+FOLDER_BYTES = 8 << 20
+FOLDER_FILES = 200
+FOLDER_ENTRIES = 2000
+FOLDER_DEPTH = 8
+FILE_BYTES = 1 << 20
+# Never copied: caches, version control, environments, editor state (no program reads them).
+_NOT_COPIED = frozenset(("__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules",
+                         ".idea", ".vscode", ".ipynb_checkpoints", "__MACOSX", ".DS_Store",
+                         ".pytest_cache", ".mypy_cache", ".tox"))
+# The README has students run the grader in its own folder, their programs beside it: what is
+# the grader's there is not the program's folder (and would fill the caps at once).
+_CHECKOUT = Path(__file__).resolve().parent.parent
+_CHECKOUT_ENTRIES = frozenset((".benchmarks", ".ci", ".github", ".gitignore", "README.md", "bench",
+                               "docs", "grader", "pyproject.toml", "reference", "student_template",
+                               "tests", "grader-results", "autograder.zip"))
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a named pipe must not make the open wait
+_BINARY = getattr(os, "O_BINARY", 0)
+# Where the system allows it, folders are read through descriptors opened without following
+# links, so a folder swapped for a link during the copy cannot lead out of it.
+_BY_FD = (os.scandir in os.supports_fd and os.open in os.supports_dir_fd
+          and hasattr(os, "O_DIRECTORY") and _NOFOLLOW != 0)
+
 # (uid, gid) that unsandboxed programs run as, when the grader runs as root (Gradescope:
 # grader/gradescope/run.py); None: as the grader's own user.  The sandbox picks its own user.
 RUN_AS = None
@@ -51,7 +79,7 @@ class StartedProgram:
 
     def __init__(self, process, workdir: str, marker: str, event_fd: int,
                  control_fd: int, job: object, sandbox: object, started_at: float,
-                 disk_watch: Optional[DiskWatch] = None):
+                 disk_watch: Optional[DiskWatch] = None, folder_notes: Tuple[str, ...] = ()):
         self.process = process  # a subprocess.Popen, or a grader.sandbox.ForkedProcess
         self.workdir = workdir
         self.marker = marker  # in the environment of the program and everything it starts
@@ -63,6 +91,8 @@ class StartedProgram:
         # Unsandboxed: the watch on the directory's size (grader/limits.py); its ``exceeded``
         # says why it stopped the program.  Sandboxed: None, a full tmpfs is the program's error.
         self.disk_watch = disk_watch
+        # What of the program's folder was left out of its copy, as sentences for the report.
+        self.folder_notes = folder_notes
         self.adopted = False
 
     def discard(self) -> None:
@@ -85,16 +115,23 @@ class StartedProgram:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
+def start_program(source: Path, sandbox: bool = False, folder: Optional[Path] = None) -> StartedProgram:
     """Start ``source`` under the probe, from a copy in a fresh temporary folder, with stdin
     closed and stdout/stderr on pipes.  ``sandbox``: in its own namespaces (grader/sandbox.py;
-    check ``grader.sandbox.available()`` first)."""
+    check ``grader.sandbox.available()`` first).  The folder also holds a bounded copy of
+    ``folder`` (default: the one ``source`` is in; ``copy_folder``), with ``source`` at its top
+    in place of the file of that name."""
     workdir = tempdirs.make("run")
     target = os.path.join(workdir, Path(source).name)
     event_r = event_w = control_r = control_w = None
     box = None
     try:
         shutil.copyfile(source, target)
+        folder = Path(source).parent if folder is None else Path(folder)
+        skip = {Path(source).name}
+        if os.path.realpath(folder) == str(_CHECKOUT):
+            skip |= _CHECKOUT_ENTRIES
+        folder_notes = copy_folder(folder, workdir, skip)
         event_r, event_w = os.pipe()
         control_r, control_w = os.pipe()
         handles = [_inheritable_handle(fd) for fd in (event_w, control_r)]
@@ -140,7 +177,138 @@ def start_program(source: Path, sandbox: bool = False) -> StartedProgram:
         watch = DiskWatch(workdir, lambda: process.returncode is None and processes.kill_group(process))
         watch.start()
     return StartedProgram(process, workdir, marker, event_r, control_w, job, box, time.monotonic(),
-                          watch)
+                          watch, folder_notes)
+
+
+def copy_folder(folder: Path, workdir: str, skip: Iterable[str] = ()) -> Tuple[str, ...]:
+    """Copy the regular files and folders of ``folder`` into ``workdir``, except the names in
+    ``skip`` at its top (the program, copied already), breadth first (what sits next to the program comes
+    first), never through a link, within the FOLDER_* caps.  Returns what was left out, as
+    sentences for the report; () when nothing was.  A folder that cannot be read is no error:
+    the program then runs alone, as it did before folders were copied."""
+    skip = frozenset(skip)
+    budget = {"entries": FOLDER_ENTRIES, "files": FOLDER_FILES, "bytes": FOLDER_BYTES}
+    large: List[str] = []
+    links: List[str] = []
+    cut = False
+    try:
+        top = _open_folder(str(folder), follow=True)
+    except OSError:
+        return ()
+    pending = [(top, "", 0)]  # (folder handle, its path under workdir, depth)
+    try:
+        while pending:
+            handle, relative, depth = pending[0]
+            try:
+                entries = _list_folder(handle, budget)
+            except OSError:
+                entries = []
+            if budget["entries"] < 0:
+                cut = True
+            for entry in entries:
+                name = entry.name
+                if name in _NOT_COPIED or (not relative and name in skip):
+                    continue
+                shown = relative + name
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISLNK(info.st_mode):
+                    links.append(shown)
+                elif stat.S_ISDIR(info.st_mode) and depth < FOLDER_DEPTH:
+                    if budget["files"] <= 0:
+                        cut = True
+                        continue
+                    try:
+                        os.mkdir(os.path.join(workdir, shown))
+                        child = _open_folder(name, handle) if _BY_FD else _open_folder(entry.path)
+                    except OSError:
+                        continue
+                    budget["files"] -= 1
+                    pending.append((child, shown + os.sep, depth + 1))
+                elif stat.S_ISREG(info.st_mode):
+                    if info.st_size > FILE_BYTES:
+                        large.append(shown)
+                    elif budget["files"] <= 0 or info.st_size > budget["bytes"]:
+                        cut = True
+                    else:
+                        budget["files"] -= 1
+                        budget["bytes"] -= _copy_file(name, entry.path, handle, os.path.join(workdir, shown))
+            _close_folder(pending.pop(0)[0])
+    finally:
+        for handle, _, _ in pending:
+            _close_folder(handle)
+    return _left_out(large, links, cut)
+
+
+def _open_folder(path: str, parent: Optional[int] = None, follow: bool = False):
+    """A handle on a folder: where folders are read by descriptor, one opened (in ``parent``)
+    without following a link; else its path, refused when it is a link.  ``follow``: the top
+    folder, which the user named, may be reached through a link."""
+    if _BY_FD:
+        flags = os.O_RDONLY | os.O_DIRECTORY | (0 if follow else _NOFOLLOW)
+        return os.open(path, flags, dir_fd=parent)
+    if not follow and os.path.islink(path):
+        raise OSError("%s is a link" % path)
+    return path
+
+
+def _close_folder(handle) -> None:
+    if isinstance(handle, int):
+        os.close(handle)
+
+
+def _list_folder(handle, budget: Dict[str, int]) -> list:
+    """The entries of a folder, sorted, up to what is left of the entries budget (a folder of
+    100,000 files is not listed to its end)."""
+    entries = []
+    with os.scandir(handle) as scan:
+        for entry in scan:
+            budget["entries"] -= 1
+            if budget["entries"] < 0:
+                break
+            entries.append(entry)
+    return sorted(entries, key=lambda e: e.name)
+
+
+def _copy_file(name: str, path: str, handle, target: str) -> int:
+    """Copy a regular file (checked on the opened file itself: no link, no pipe) of at most
+    FILE_BYTES; returns the bytes copied (0 when it could not be)."""
+    flags = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY
+    try:
+        fd = os.open(name, flags, dir_fd=handle) if _BY_FD else os.open(path, flags)
+    except OSError:
+        return 0
+    try:
+        with os.fdopen(fd, "rb") as reading:
+            if not stat.S_ISREG(os.fstat(reading.fileno()).st_mode):
+                return 0
+            data = reading.read(FILE_BYTES)
+        with open(target, "wb") as writing:
+            writing.write(data)
+    except OSError:
+        return 0
+    return len(data)
+
+
+def _left_out(large: List[str], links: List[str], cut: bool) -> Tuple[str, ...]:
+    def some(names: List[str]) -> str:
+        shown = ", ".join(names[:3])
+        return shown + (" and %d more" % (len(names) - 3) if len(names) > 3 else "")
+
+    notes = []
+    if large:
+        notes.append("your program ran in a copy of its folder without %s: files over %d MB are "
+                     "not copied" % (some(large), FILE_BYTES >> 20))
+    if links:
+        notes.append("your program ran in a copy of its folder without %s: links are not copied; "
+                     "put the file itself in the folder" % some(links))
+    if cut:
+        notes.append("your program's folder holds more than the grader copies (%d files, %d MB): "
+                     "your program ran with part of it; keep only the lab's files in the folder"
+                     % (FOLDER_FILES, FOLDER_BYTES >> 20))
+    return tuple(notes)
 
 
 def base_environment() -> Dict[str, str]:

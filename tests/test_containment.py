@@ -199,7 +199,8 @@ def test_the_cpu_limit_kills_a_burner_by_itself():
 def test_the_file_size_limit_stops_a_big_write_and_the_directory_goes():
     report = grade_contained(hostile("writes_big_file"))
     workdir = re.search(r"cwd (\S+)", report.stdout).group(1)
-    assert "holds ['writes_big_file.py']" in report.stdout  # a fresh directory with its file only
+    # A fresh directory: the copy of the program's folder (README policy 5), and nothing else.
+    assert "holds %r" % sorted(p.name for p in HOSTILE.iterdir() if p.name != "__pycache__") in report.stdout
     assert not os.path.exists(workdir)
 
 

@@ -73,16 +73,20 @@ class LivePrograms:
         self._lock = threading.Lock()
         self._runs: set = set()
         self._stopped = False
+        # file to grade -> the student's folder its program runs in a copy of (_student_folder)
+        self.folders: Dict[Path, Path] = {}
 
     def start(self, path: Path, sandbox: bool, count: int) -> list:
         from grader.launch import start_program
 
+        # The student's folder when there is one; else start_program's own default.
+        where = {"folder": self.folders[path]} if path in self.folders else {}
         runs = []
         try:
             for _ in range(count):
                 if self._stopped:
                     raise _Stopped()
-                runs.append(start_program(path, sandbox))
+                runs.append(start_program(path, sandbox, **where))
                 with self._lock:
                     self._runs.add(runs[-1])
                     if self._stopped:  # stop_all ran while it started
@@ -128,6 +132,20 @@ def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
             live.done(runs)
 
     return grade
+
+
+def _student_folder(sub: Submission, path: Path) -> Optional[Path]:
+    """The folder a file to grade was in, in the student's own submission: its program runs in
+    a copy of it (launch.copy_folder, which follows no link).  None where the student has no
+    folder of their own (a Canvas export's files, files at the top of the class folder): the
+    program then runs beside its private copy only."""
+    origin = sub.origins.get(path)
+    if origin is None:
+        return None
+    where = origin[0]
+    if where.is_dir() and not where.is_symlink():
+        return where
+    return path.parent  # unpacked from the student's own zip: the folder it was unpacked into
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -229,6 +247,7 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
     fingerprints = {sub.key: _fingerprint(sub, options) for sub in found.submissions}
     reused: Dict[str, Dict[str, RoleOutcome]] = {}
     tasks: List[Task] = []
+    live = LivePrograms()
     for sub in found.submissions:
         # results.json holds the key as written (writable): a name that is not UTF-8 is found too.
         kept = _reusable(previous.get(writable(sub.key)), fingerprints[sub.key])
@@ -236,8 +255,10 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
         for role, path in sub.files.items():
             if role not in kept:
                 tasks.append(Task(sub.key, role, path, _where(sub, path, root)))
+                folder = _student_folder(sub, path)
+                if folder is not None:
+                    live.folders[path] = folder
 
-    live = LivePrograms()
     if grade is None and tasks:
         grade = _engine_grade(options, live)
     jobs = options.jobs or default_jobs()
