@@ -208,7 +208,7 @@ def _requested_address(trace: Trace) -> Optional[str]:
 
 
 def _notes(trace: Trace) -> List[str]:
-    notes = []
+    notes = list(trace.output.folder_notes)
     for name, stream in (("output", trace.output.stdout), ("error output", trace.output.stderr)):
         if stream.dropped:
             notes.append("your program's %s was cut at %d bytes; %d more bytes were dropped"

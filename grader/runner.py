@@ -50,6 +50,8 @@ class RunOutput(NamedTuple):
     interference: Tuple[str, ...] = ()
     # Why the disk watch stopped the program ("wrote more than 64 MB in its folder"), or "".
     disk_exceeded: str = ""
+    # What of the program's folder was not copied into its run folder (launch.copy_folder).
+    folder_notes: Tuple[str, ...] = ()
 
 
 class _StreamCapture(threading.Thread):
@@ -181,6 +183,7 @@ class ProgramRun:
         self._control_fd: Optional[int] = None
         self._readers: List[threading.Thread] = []
         self._disk_watch = None  # a grader.limits.DiskWatch, unsandboxed
+        self._folder_notes: Tuple[str, ...] = ()
         self._diag = None  # a sock_diag socket in the program's network (False: none to be had)
         self._diag_lock = threading.Lock()
         self._killed_descendants: List[int] = []
@@ -198,6 +201,7 @@ class ProgramRun:
         self._job, self._sandbox, self.started_at = started.job, started.sandbox, started.started_at
         self._control_fd = started.control_fd
         self._disk_watch = started.disk_watch
+        self._folder_notes = tuple(started.folder_notes)
         self._stdout = _StreamCapture(self.process.stdout, self.output_limit)
         self._stderr = _StreamCapture(self.process.stderr, self.output_limit)
         self._events = _EventReader(started.event_fd, self.on_event, self.key)
@@ -348,5 +352,5 @@ class ProgramRun:
             stdout=self._stdout.result(), stderr=self._stderr.result(),
             exit_status=status, killed_descendants=len(self._killed_descendants) + left,
             bad_event_lines=self._events.bad_lines, interference=self._events.interference(),
-            disk_exceeded=exceeded,
+            disk_exceeded=exceeded, folder_notes=self._folder_notes,
         )

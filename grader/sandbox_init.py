@@ -226,19 +226,28 @@ def _run_directory(libc: _Libc, spec: dict, target: str) -> None:
     # nr_inodes counts the directory itself too.
     libc.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=%d,nr_inodes=%d%s"
                % (spec["disk_bytes"], spec["disk_files"] + 1, owner))
-    for name in os.listdir(spec["workdir"]):
-        source = os.path.join(spec["workdir"], name)
-        if not os.path.isfile(source) or os.path.islink(source):
-            continue
-        with open(source, "rb") as reading, open(os.path.join(target, name), "wb") as writing:
-            while True:
-                chunk = reading.read(1 << 20)
-                if not chunk:
-                    break
-                writing.write(chunk)
-            os.fchmod(writing.fileno(), os.fstat(reading.fileno()).st_mode & 0o777)
-            if spec["as_root"]:
-                os.fchown(writing.fileno(), NOBODY, NOBODY)
+    # The grader's copy of the program's folder (launch.copy_folder: files and folders, no
+    # links), made before any of the program's code ran; copied again, folders included.
+    for folder, dirs, files in os.walk(spec["workdir"]):
+        into = os.path.join(target, os.path.relpath(folder, spec["workdir"]))
+        for name in dirs:
+            if not os.path.islink(os.path.join(folder, name)):
+                os.mkdir(os.path.join(into, name), 0o700)
+                if spec["as_root"]:
+                    os.chown(os.path.join(into, name), NOBODY, NOBODY)
+        for name in files:
+            source = os.path.join(folder, name)
+            if not os.path.isfile(source) or os.path.islink(source):
+                continue
+            with open(source, "rb") as reading, open(os.path.join(into, name), "wb") as writing:
+                while True:
+                    chunk = reading.read(1 << 20)
+                    if not chunk:
+                        break
+                    writing.write(chunk)
+                os.fchmod(writing.fileno(), os.fstat(reading.fileno()).st_mode & 0o777)
+                if spec["as_root"]:
+                    os.fchown(writing.fileno(), NOBODY, NOBODY)
 
 
 def _drop_privileges(libc: _Libc, as_root: bool) -> None:

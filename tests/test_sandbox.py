@@ -357,3 +357,10 @@ def _set_big_variables(monkeypatch):
     variables: one string longer than 128 kB cannot be passed to a program at all)."""
     for i in range(3):
         monkeypatch.setenv("GRADER_TEST_BIG%d" % i, "x" * 100_000)
+
+
+@needs_sandbox
+def test_the_program_s_folder_is_there_with_its_subfolders():
+    path = ROOT / "tests" / "fixtures" / "client" / "imports_from_package" / "client.py"
+    report = grading.grade_file("client", path, GradeOptions(sandbox=True))
+    assert report.full_marks, report.stderr
