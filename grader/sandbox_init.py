@@ -228,8 +228,11 @@ def _run_directory(libc: _Libc, spec: dict, target: str) -> None:
                % (spec["disk_bytes"], spec["disk_files"] + 1, owner))
     # The grader's copy of the program's folder (launch.copy_folder: files and folders, no
     # links), made before any of the program's code ran; copied again, folders included.
+    inside = os.path.realpath(target) + os.sep
     for folder, dirs, files in os.walk(spec["workdir"]):
         into = os.path.join(target, os.path.relpath(folder, spec["workdir"]))
+        # Never into the new root itself (when it was made inside the run's folder).
+        dirs[:] = [d for d in dirs if not inside.startswith(os.path.realpath(os.path.join(folder, d)) + os.sep)]
         for name in dirs:
             if not os.path.islink(os.path.join(folder, name)):
                 os.mkdir(os.path.join(into, name), 0o700)
