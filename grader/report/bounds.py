@@ -16,12 +16,14 @@ QUOTE_CHARS = 200  # one quoted line, message, datum or error message
 TEXT_CHARS = 2_000  # one expected/actual/hint/note sentence, quotes included (a net: quotes are cut)
 OUTPUT_CHARS = 16 * 1024  # the program's stdout, and its stderr, in a report
 TIMELINE_ENTRIES = 500  # entries of the --verbose timeline
+_SLACK = 80  # a text at most this much over its bound is left whole: as short as a cut one would
+# be, and a cut text is never cut again (bounding twice changes nothing)
 
 
 def quoted(text: object, limit: int = QUOTE_CHARS) -> str:
     """``text`` cut to ``limit`` characters, saying how long it really was."""
     text = "" if text is None else str(text)
-    if len(text) <= limit:
+    if len(text) <= limit + _SLACK:
         return text
     return "%s... [cut: %s characters in all]" % (text[:limit], format(len(text), ","))
 
@@ -29,7 +31,7 @@ def quoted(text: object, limit: int = QUOTE_CHARS) -> str:
 def output(text: object, limit: int = OUTPUT_CHARS) -> str:
     """A program's whole output cut to ``limit`` characters, with a line saying so."""
     text = "" if text is None else str(text)
-    if len(text) <= limit:
+    if len(text) <= limit + _SLACK:
         return text
     return "%s\n[... output cut here: the first %s of %s characters are shown]\n" % (
         text[:limit], format(limit, ","), format(len(text), ","))
