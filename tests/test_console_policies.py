@@ -37,6 +37,7 @@ def test_the_message_printed_to_stderr_counts():
     report = grade("client", "prints_to_stderr.py")
     assert report.full_marks
     assert "stderr" in notes(report, "client.connecting_printed")
+    assert "stderr" in notes(report, "client.prints_message")
 
 
 @pytest.mark.parametrize("strict", [False, True])
