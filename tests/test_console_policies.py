@@ -57,7 +57,7 @@ def test_text_without_a_newline_counts_where_it_was_written_and_glued_lines_get_
     report = grade("server", "no_newline_between_steps.py")
     assert report.full_marks
     assert "ran together" in notes(report, "server.accepted_printed")
-    assert "end each message with a newline" in notes(report, "server.accepted_printed")
+    assert "end each line with a newline" in notes(report, "server.accepted_printed")
     # The line was completed only after accept(): it was not on the console before the call.
     late = grade("server", "end_empty_after_the_call.py").check("server.waiting_printed")
     assert late.status is Status.FAILED and "after the accept() call" in late.actual

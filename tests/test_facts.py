@@ -71,3 +71,13 @@ def test_each_write_keeps_its_position_and_a_call_between_writes_glues_the_line(
     first, second = facts.lines
     assert first.writes == ((0, 0), (25, 3), (53, 4)) and first.glued
     assert second.text == "Message sent!" and second.writes == ((0, 5), (7, 6)) and not second.glued
+
+
+def test_the_source_lines_a_traceback_quotes_are_not_printed_lines():
+    traceback = ("Traceback (most recent call last):\n  File \"server.py\", line 9, in <module>\n"
+                 "    print(\"Message sent!\", count)\n          ^^^^^\nNameError: name 'count' is not defined\n"
+                 "  Message sent! (indented, after the traceback)\n")
+    facts = facts_of([{"kind": "stderr", "text": traceback}], stderr=traceback)
+    assert [line.text for line in facts.lines] == [
+        "Traceback (most recent call last):", "NameError: name 'count' is not defined",
+        "  Message sent! (indented, after the traceback)"]

@@ -191,9 +191,9 @@ def _match_notes(expected: str, match: LineMatch) -> Tuple[str, ...]:
     notes = []
     text = quoted(match.line.text.strip())
     if match.glued:
-        notes.append('"%s" ran together with other output on one line: "%s". Text printed with '
-                     'print(..., end="") or sys.stdout.write() has no line break after it; accepted, '
-                     'but end each message with a newline (--strict would not accept it)' % (expected, text))
+        notes.append('"%s" ran together with other output on one line ("%s"): print(..., end="") and '
+                     'sys.stdout.write() add no line break; accepted, but end each line with a newline '
+                     '(--strict would not accept it)' % (expected, text))
     elif not match.whole:
         notes.append('your line "%s" contains "%s" with more text around it (accepted; --strict would '
                      'not)' % (text, expected))

@@ -64,7 +64,7 @@ class Facts(NamedTuple):
                 last_call = position
         captured = {STDOUT: trace.output.stdout.text, STDERR: trace.output.stderr.text}
         for name, stream in streams.items():
-            facts.lines.extend(_on_console(stream.finish(), captured[name]))
+            facts.lines.extend(_on_console(_not_traceback(stream.finish()), captured[name]))
         facts.lines.sort(key=lambda line: line.position)
         return facts
 
@@ -165,6 +165,25 @@ class _Lines:
         if self.text:
             self._end(self.text)
         return self.lines
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def _not_traceback(lines: List[Line]) -> List[Line]:
+    """``lines`` without the quoted part of printed tracebacks (the indented ``File ...`` and
+    source lines): ``print("Message sent!", x)`` failing shows that source line on stderr, and
+    the program never printed it."""
+    kept, inside = [], False
+    for line in lines:
+        if line.text.startswith(_TRACEBACK):
+            inside = True
+        elif inside and line.text[:1] in (" ", "\t"):
+            continue
+        else:
+            inside = False
+        kept.append(line)
+    return kept
 
 
 def _console_form(text: str) -> str:
