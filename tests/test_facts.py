@@ -81,3 +81,9 @@ def test_the_source_lines_a_traceback_quotes_are_not_printed_lines():
     assert [line.text for line in facts.lines] == [
         "Traceback (most recent call last):", "NameError: name 'count' is not defined",
         "  Message sent! (indented, after the traceback)"]
+
+
+def test_the_source_line_a_warning_quotes_is_not_a_printed_line():
+    warning = ('server.py:9: DeprecationWarning: old\n  print("Message sent!", old())\nMessage sent!\n')
+    facts = facts_of([{"kind": "stderr", "text": warning}], stderr=warning)
+    assert [line.text for line in facts.lines] == ["server.py:9: DeprecationWarning: old", "Message sent!"]

@@ -6,6 +6,7 @@ program forks.  Sockets are keyed by (pid, socket id) for the same reason.
 from __future__ import annotations
 
 import bisect
+import re
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from grader.matching import STDERR, STDOUT, Line
@@ -168,15 +169,16 @@ class _Lines:
 
 
 _TRACEBACK = "Traceback (most recent call last):"
+_WARNING = re.compile(r"\S.*:\d+: \w*Warning: ")  # warnings.warn's header; its source line follows
 
 
 def _not_traceback(lines: List[Line]) -> List[Line]:
-    """``lines`` without the quoted part of printed tracebacks (the indented ``File ...`` and
-    source lines): ``print("Message sent!", x)`` failing shows that source line on stderr, and
-    the program never printed it."""
+    """``lines`` without the quoted part of printed tracebacks and warnings (the indented
+    ``File ...`` and source lines): ``print("Message sent!", x)`` failing shows that source line
+    on stderr, and the program never printed it."""
     kept, inside = [], False
     for line in lines:
-        if line.text.startswith(_TRACEBACK):
+        if line.text.startswith(_TRACEBACK) or _WARNING.match(line.text):
             inside = True
         elif inside and line.text[:1] in (" ", "\t"):
             continue
