@@ -16,6 +16,7 @@ from grader.checks.facts import Facts
 from grader.exercise import CLIENT, HELLO_WORLD, ROLES, SERVER, Exercise
 from grader.inputs import read_program
 from grader.launch import RUNS, StartedProgram
+from grader.report.bounds import bounded
 from grader.results import Report
 from grader.session import Trace, run_session
 from grader.timeline import build_timeline
@@ -91,13 +92,13 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
         source=source, file=str(path),
     )
     checks = evaluate(ctx)
-    return Report(
+    return bounded(Report(
         role=role, file=str(path), checks=checks,
         stdout=trace.output.stdout.text, stderr=trace.output.stderr.text,
         duration=round(time.monotonic() - began, 3), exit_status=trace.exit_status,
         stopped_because=trace.stopped_because, requested_address=_requested_address(trace),
         notes=tuple(_notes(trace)), timeline=build_timeline(trace),
-    )
+    ))  # every quoted text within bounds, in every report made from it (grader/report/bounds.py)
 
 
 def _in_parallel(first, second) -> Tuple[Trace, Trace]:

@@ -92,12 +92,51 @@ def test_the_second_message_has_the_shape_of_the_first(message):
 def test_the_closest_line_search_prunes_nothing_that_could_win(expected, texts):
     import difflib
 
-    from grader.matching import closest
+    from grader.matching import CLOSE_ENOUGH, closest
 
     lines = [Line(t, i) for i, t in enumerate(texts)]
-    best, best_ratio = None, 0.6  # brute force: every line, the full comparison
+    best, best_ratio = None, CLOSE_ENOUGH  # brute force: every line, the full comparison
     for line in lines:
         ratio = difflib.SequenceMatcher(None, normalize(line.text), normalize(expected)).ratio()
         if ratio > best_ratio:
             best, best_ratio = line, ratio
     assert closest(expected, lines) == best
+
+
+@given(expected_lines, st.sampled_from(["[SERVER] ", "client: ", "12:00:01 INFO ", ">> ", ""]),
+       st.sampled_from(["", " ('127.0.0.1', 5123)", " (12 bytes)", "!!", " -> ok"]), st.booleans())
+def test_a_line_containing_the_phrase_matches_tolerantly_not_strictly(expected, before, after, upper):
+    text = before + (expected.upper() if upper else expected) + after
+    line = Line(text, 0)
+    found = find_line(expected, [line])
+    assert found is not None and found.line == line
+    assert found.whole == lines_match(expected, text) and found.exact == (text == expected)
+    assert (find_line(expected, [line], strict=True) is not None) == (text == expected)
+
+
+def test_a_phrase_is_not_part_of_another_word_or_other_wording():
+    for expected, text in [("Message sent!", "Message sentinel ready"),
+                           ("Waiting for connection...", "Waiting for connectionless peers"),
+                           ("Message sent!", "Sent the message"),
+                           ("Waiting for reply...", "Waiting for a reply"),
+                           ("Connecting to server...", "Reconnecting to server_2")]:
+        assert find_line(expected, [Line(text, 0)]) is None, text
+    assert find_line("Message sent!", [Line("Message sent!Waiting", 0)]) is not None
+
+
+def test_a_phrase_counts_where_its_last_character_was_written():
+    # "Waiting for " written at 3, "connection...Connection request accepted!" at 7 and 8.
+    line = Line("Waiting for connection...Connection request accepted!", 3, writes=((0, 3), (12, 7), (25, 8)),
+                glued=True)
+    assert find_line("Waiting for connection...", [line]).at == 7
+    accepted = find_line("Connection request accepted!", [line])
+    assert accepted.at == 8 and accepted.glued and not accepted.whole
+
+
+def test_the_closest_line_is_close_and_never_another_handout_line():
+    from grader.matching import closest
+
+    lines = [Line("Waiting for reply...", 0), Line("Message received", 1)]
+    assert closest("Waiting for connection...", lines, EXPECTED) is None
+    assert closest("Message sent!", lines, EXPECTED) is None  # 0.64 alike: unrelated
+    assert closest("Waiting for connection...", [Line("Waiting for conection", 0)], EXPECTED).position == 0

@@ -6,7 +6,8 @@ from typing import Optional
 from grader import hints
 from grader.checks import Context, Fail, Outcome, Pass, check, common
 from grader.checks.facts import Facts, same_address
-from grader.matching import contains_as_bytes_repr, contains_as_text
+from grader.matching import STDERR, contains_as_bytes_repr, contains_as_text
+from grader.report.bounds import quoted
 
 
 @check("client.runs")
@@ -73,6 +74,10 @@ def prints_message(ctx: Context) -> Outcome:
                         % (ctx.other_message, problem[0]),
                         hints.PRINTS_CONSTANT.format(message=message, other=ctx.other_message)
                         if constant else problem[1])
+    shown = [line for line in ctx.facts.lines if contains_as_text(line.text, message)]
+    if shown and all(line.stream == STDERR for line in shown):
+        return Pass(("you printed the message to stderr (the error output); it shows on the console, "
+                     "so it counts, but print() writes to stdout, where it belongs",))
     return Pass()
 
 
@@ -83,7 +88,7 @@ def _message_problem(facts: Facts, message: str) -> Optional[tuple]:
         return None
     shown = next((line for line in lines if contains_as_bytes_repr(line, message)), None)
     if shown is not None:
-        return 'it printed the bytes object: "%s"' % shown, hints.PRINT_BYTES
+        return 'it printed the bytes object: "%s"' % quoted(shown), hints.PRINT_BYTES
     receives = [c for c in facts.on_socket("recv_return", facts.connection) if c.ok]
     got = b"".join(c.get("data", "").encode("latin-1") for c in receives)
     sizes = [c.get("bufsize") for c in facts.on_socket("recv_call", facts.connection)]
@@ -94,7 +99,7 @@ def _message_problem(facts: Facts, message: str) -> Optional[tuple]:
     if not receives:
         return "it never received anything (no recv() call on the connected socket)", \
             "Call data = s.recv(1024) after connecting."
-    shown = "; ".join('"%s"' % line for line in lines[:4]) or "nothing"
+    shown = "; ".join('"%s"' % quoted(line) for line in lines[:4]) or "nothing"
     return "it printed %s" % shown, hints.PRINT_MESSAGE
 
 

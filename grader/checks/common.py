@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Optional, Tuple
 
 from grader import hints
 from grader.batch.roles import role_from_code
 from grader.checks import Context, Fail, Outcome, Pass, Skip
-from grader.matching import closest, difference_note, find_line, normalize
+from grader.matching import STDERR, LineMatch, closest, difference_note, find_line, matches
+from grader.report.bounds import quoted
 from grader.session import STALLED_ACCEPT, STALLED_RECV, STOPPED_TIME_LIMIT
 
 # `if __name__ == "main":` (either way round, any quotes): never true, so its block never runs.
@@ -223,17 +224,18 @@ def printed_before_call(ctx: Context, expected: str, call_kind: str, call_name: 
 
 def printed(ctx: Context, expected: str, after: Optional[int] = None, before: Optional[int] = None,
             after_what: str = "", before_what: str = "") -> Outcome:
-    """The line ``expected`` was printed after position ``after`` and before ``before``."""
+    """The line ``expected`` was printed (to stdout or stderr, as a phrase of a line unless
+    --strict) after position ``after`` and before ``before``."""
     facts = ctx.facts
     where = " and ".join(w for w in ("after " + after_what if after_what else "",
                                  "before " + before_what if before_what else "") if w)
     wanted = '"%s" printed %s' % (expected, where)
-    match = find_line(expected, facts.lines_between(after, before), ctx.strict)
-    if match is not None:
-        return Pass(() if match.exact else (difference_note(expected, match.line.text),))
-    anywhere = find_line(expected, facts.lines, ctx.strict)
-    if anywhere is not None:
-        if after is not None and anywhere.line.position <= after:
+    found = list(matches(expected, facts.lines, ctx.strict))
+    inside = [m for m in found if (after is None or m.at > after) and (before is None or m.at < before)]
+    if inside:
+        return Pass(_match_notes(expected, inside[0]))
+    if found:
+        if after is not None and found[0].at <= after:
             return Fail(wanted, "it was printed before " + after_what,
                         "Move the print so it comes after %s." % after_what)
         return Fail(wanted, "it was printed after " + before_what,
@@ -241,17 +243,33 @@ def printed(ctx: Context, expected: str, after: Optional[int] = None, before: Op
     if ctx.strict:
         loose = find_line(expected, facts.lines, strict=False)
         if loose is not None:
-            return Fail(wanted, 'you printed "%s"' % loose.line.text,
+            return Fail(wanted, 'you printed "%s"' % quoted(loose.line.text),
                         "With --strict the line must be exactly \"%s\"." % expected)
-    longer = next((line for line in facts.lines_between(after, before)
-                   if normalize(line.text).startswith(normalize(expected))), None)
-    if longer is not None:
-        return Fail(wanted, 'it printed "%s", with more on the same line' % longer.text,
-                    'Print "%s" on a line of its own; print anything else on another line.' % expected)
-    near = closest(expected, facts.lines)
+    others = list(ctx.exercise.server_lines.values()) + list(ctx.exercise.client_lines.values())
+    near = closest(expected, facts.lines, others + [ctx.exercise.message])
     if near is not None:
-        return Fail(wanted, 'not printed; the closest line was "%s"' % near.text,
+        return Fail(wanted, 'not printed; the closest line was "%s"' % quoted(near.text),
                     "Print exactly \"%s\" (copy it from the handout)." % expected)
-    shown = "; ".join('"%s"' % line.text for line in facts.lines[:3]) or "nothing"
+    shown = "; ".join('"%s"' % quoted(line.text) for line in facts.lines[:3]) or "nothing"
     return Fail(wanted, "not printed (your program printed: %s)" % shown,
                 'Add print("%s") at that step.' % expected)
+
+
+def _match_notes(expected: str, match: LineMatch) -> Tuple[str, ...]:
+    """What a student should know about a line that was accepted without being exact."""
+    notes = []
+    text = quoted(match.line.text.strip())
+    if match.glued:
+        notes.append('"%s" ran together with other output on one line ("%s"): print(..., end="") and '
+                     'sys.stdout.write() add no line break; accepted, but end each line with a newline '
+                     '(--strict would not accept it)' % (expected, text))
+    elif not match.whole:
+        notes.append('your line "%s" contains "%s" with more text around it (accepted; --strict would '
+                     'not)' % (text, expected))
+    elif not match.exact:
+        notes.append(difference_note(expected, text))
+    if match.line.stream == STDERR:
+        notes.append('"%s" was written to stderr (the error output), e.g. by logging or '
+                     'print(..., file=sys.stderr); it shows on the console, so it counts, but '
+                     'print() writes to stdout, where the handout\'s lines belong' % expected)
+    return tuple(notes)

@@ -6,9 +6,10 @@ program forks.  Sockets are keyed by (pid, socket id) for the same reason.
 from __future__ import annotations
 
 import bisect
+import re
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from grader.matching import Line
+from grader.matching import STDERR, STDOUT, Line
 from grader.session import Trace
 
 SockKey = Tuple[int, int]
@@ -49,22 +50,23 @@ class Facts(NamedTuple):
 
     @classmethod
     def of(cls, trace: Trace) -> "Facts":
+        """The trace's calls by kind, and its console lines: stdout and stderr (logging,
+        ``print(..., file=sys.stderr)``: what the student sees on the console), each kept only
+        where that stream's captured output shows it, in the order of the event log."""
         facts = cls(trace, [], {})
-        buffer, start = "", None
+        streams = {STDOUT: _Lines(STDOUT), STDERR: _Lines(STDERR)}
+        last_call = -1  # position of the last event that was not output
         for position, event in enumerate(trace.events):
             kind = event.get("kind")
             facts.calls.setdefault(kind, []).append(Call(position, event))
-            if kind == "stdout" and isinstance(event.get("text"), str):
-                for piece in event["text"].splitlines(keepends=True):
-                    if start is None:
-                        start = position
-                    buffer += piece
-                    if piece.endswith(("\n", "\r")):
-                        facts.lines.append(Line(buffer.rstrip("\r\n"), start))
-                        buffer, start = "", None
-        if buffer:
-            facts.lines.append(Line(buffer, start))
-        facts.lines[:] = _on_console(facts.lines, trace.output.stdout.text)
+            if kind in streams and isinstance(event.get("text"), str):
+                streams[kind].write(event["text"], position, last_call)
+            else:
+                last_call = position
+        captured = {STDOUT: trace.output.stdout.text, STDERR: trace.output.stderr.text}
+        for name, stream in streams.items():
+            facts.lines.extend(_on_console(_not_traceback(stream.finish()), captured[name]))
+        facts.lines.sort(key=lambda line: line.position)
         return facts
 
     # -- general --------------------------------------------------------------------------------
@@ -139,6 +141,53 @@ class Facts(NamedTuple):
         return [c.sock for c in self.all("listen") if c.ok]
 
 
+class _Lines:
+    """One stream's writes cut into lines: text written without a newline joins the next write,
+    each write keeping its own position (it counts where it was written)."""
+
+    def __init__(self, stream: str):
+        self.stream, self.lines = stream, []  # type: str, List[Line]
+        self.text, self.writes, self.glued = "", [], False
+
+    def write(self, text: str, position: int, last_call: int) -> None:
+        for piece in text.splitlines(keepends=True):
+            if self.writes and last_call > self.writes[-1][1] and self.text.strip():
+                self.glued = True  # a socket call came between two parts of one line
+            self.writes.append((len(self.text), position))
+            self.text += piece
+            if piece.endswith(("\n", "\r")):
+                self._end(self.text.rstrip("\r\n"))
+
+    def _end(self, text: str) -> None:
+        self.lines.append(Line(text, self.writes[0][1], self.stream, tuple(self.writes), self.glued))
+        self.text, self.writes, self.glued = "", [], False
+
+    def finish(self) -> List[Line]:
+        if self.text:
+            self._end(self.text)
+        return self.lines
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+_WARNING = re.compile(r"\S.*:\d+: \w*Warning: ")  # warnings.warn's header; its source line follows
+
+
+def _not_traceback(lines: List[Line]) -> List[Line]:
+    """``lines`` without the quoted part of printed tracebacks and warnings (the indented
+    ``File ...`` and source lines): ``print("Message sent!", x)`` failing shows that source line
+    on stderr, and the program never printed it."""
+    kept, inside = [], False
+    for line in lines:
+        if line.text.startswith(_TRACEBACK) or _WARNING.match(line.text):
+            inside = True
+        elif inside and line.text[:1] in (" ", "\t"):
+            continue
+        else:
+            inside = False
+        kept.append(line)
+    return kept
+
+
 def _console_form(text: str) -> str:
     """``text`` as it reads back from the console: written as UTF-8 (lone surrogates as the
     bytes they stand for), decoded with replacement characters, as the grader captures it."""
@@ -150,9 +199,9 @@ def _console_form(text: str) -> str:
 
 
 def _on_console(lines: List[Line], captured: str) -> List[Line]:
-    """The probe's lines that really reached the console, in order.
+    """The probe's lines of one stream that really reached that stream's console, in order.
 
-    The probe's log is the program's word; the captured standard output is not.  A line the log
+    The probe's log is the program's word; the captured output is not.  A line the log
     claims but the console never showed (a forged event) is left out, so it cannot pass a check.
     Order within the log is still the probe's (the README's policy table says so)."""
     # Split as the log is split into lines: at \r\n, \r and \n only.

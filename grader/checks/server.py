@@ -7,6 +7,7 @@ import socket
 from grader import hints
 from grader.checks import Context, Fail, Outcome, Pass, Skip, check, common
 from grader.checks.facts import same_address
+from grader.report.bounds import quoted
 from grader.session import STALLED_RECV
 
 
@@ -128,7 +129,7 @@ def sends_message(ctx: Context) -> Outcome:
     hint = hints.MESSAGE_TEXT.format(message=message)
     if text.strip() in ("b'%s'" % message, 'b"%s"' % message):
         hint = "You sent the text of a bytes literal. Send the bytes themselves: conn.sendall(b\"%s\")." % message
-    return Fail(expected, 'the reference client received "%s"' % text, hint)
+    return Fail(expected, 'the reference client received "%s"' % quoted(text), hint)
 
 
 @check("server.sent_printed")
