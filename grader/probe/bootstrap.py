@@ -24,6 +24,7 @@ accepts only calls that enter the probe through one of its hooks (a direct call 
 program's code becomes a ``tamper`` event).  The grader treats both as interference.
 """
 import builtins
+import errno
 import os
 import sys
 import threading
@@ -312,24 +313,34 @@ def _hook(name):
     return decorator
 
 
+def _shape(args, kwargs, least, most):
+    """Whether a call's arguments have the shape the real method takes (positional only, from
+    ``least`` to ``most``).  A call of another shape is handed to the real method as it is, so
+    that Python raises its own error, with its own message."""
+    return not kwargs and least <= len(args) <= most
+
+
 def install_socket_hooks():
     sock_cls = _socket_module.socket
     emit = _GLOBALS["emit"]  # a closure variable of every hook, not a global the program can swap
 
     @_hook("__init__")
-    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
-        _REAL["__init__"](self, family, type, proto, fileno)
-        if fileno is None:
+    def __init__(self, *args, **kwargs):
+        _REAL["__init__"](self, *args, **kwargs)
+        if (args[3] if len(args) > 3 else kwargs.get("fileno")) is None:
             emit("socket", sock=_sock_id(self), family=int(self.family), type=int(self.type))
 
     @_hook("bind")
-    def bind(self, address):
+    def bind(self, *args, **kwargs):
         # Every IP socket is virtualised (UDP too): a real fixed port would collide between
         # gradings running at the same time.
         if not _is_inet(self):
-            return _REAL["bind"](self, address)
+            return _REAL["bind"](self, *args, **kwargs)
+        address = args[0] if args else None
         fields = {"sock": _sock_id(self), "requested": _addr(address)}
         try:
+            if not _shape(args, kwargs, 1, 1):
+                return _REAL["bind"](self, *args, **kwargs)  # raises Python's own error
             _validate_ip_address(self, address, "bind")
             _REAL["bind"](self, (_loopback_for(self), 0))
         except Exception as exc:
@@ -338,9 +349,9 @@ def install_socket_hooks():
         emit("bind", ok=True, address=_sockname(self), **fields)
 
     @_hook("listen")
-    def listen(self, *args):
+    def listen(self, *args, **kwargs):
         try:
-            _REAL["listen"](self, *args)
+            _REAL["listen"](self, *args, **kwargs)
         except Exception as exc:
             emit("listen", ok=False, sock=_sock_id(self), **_error_fields(exc))
             raise
@@ -348,11 +359,11 @@ def install_socket_hooks():
              backlog=args[0] if args else None)
 
     @_hook("accept")
-    def accept(self):
+    def accept(self, *args, **kwargs):
         sid = _sock_id(self)
         emit("accept_call", sock=sid, **_blocking_info(self))
         try:
-            conn, address = _REAL["accept"](self)
+            conn, address = _REAL["accept"](self, *args, **kwargs)
         except Exception as exc:
             emit("accept_return", ok=False, sock=sid, **_error_fields(exc))
             raise
@@ -360,44 +371,68 @@ def install_socket_hooks():
              local=_sockname(conn))
         return conn, address
 
-    def _connect(self, real_name, address):
+    def _connect(self, real_name, args, kwargs):
         sid = _sock_id(self)
+        address = args[0] if args else None
         fields = {"sock": sid, "requested": _addr(address), "via": real_name}
+        well_formed = _shape(args, kwargs, 1, 1)
         target = address
-        if _is_inet_stream(self) and _config.get("connect_port"):
+        if well_formed and _is_inet_stream(self) and _config.get("connect_port"):
             host, port = _config["connect_host"], int(_config["connect_port"])
             if self.family == _socket_module.AF_INET6:
                 host = "::ffff:" + host if ":" not in host else host
             target = (host, port)
+        _settle(self)
         emit("connect_call", **fields)
         try:
-            if target is not address:
-                _validate_ip_address(self, address, real_name)
-            result = _REAL[real_name](self, target)
+            if not well_formed:
+                result = _REAL[real_name](self, *args, **kwargs)  # raises Python's own error
+            else:
+                if target is not address:
+                    _validate_ip_address(self, address, real_name)
+                result = _REAL[real_name](self, target)
         except Exception as exc:
-            emit("connect_return", ok=False, **fields, **_error_fields(exc))
+            if isinstance(exc, OSError) and exc.errno in _IN_PROGRESS:
+                _started(self, fields, exc.errno, type(exc).__name__, str(exc))
+            else:
+                emit("connect_return", ok=False, **fields, **_error_fields(exc))
             raise
-        if real_name == "connect_ex" and result != 0:
+        if real_name == "connect_ex" and result in _IN_PROGRESS:
+            _started(self, fields, result, "OSError", os.strerror(result))
+        elif real_name == "connect_ex" and result != 0:
             emit("connect_return", ok=False, error="OSError", errno=result,
                  message=os.strerror(result), **fields)
         else:
             emit("connect_return", ok=True, local=_sockname(self), **fields)
         return result
 
+    def _started(self, fields, errno, error, message):
+        """A non-blocking connect that is under way (EINPROGRESS): reported as connected as soon
+        as it is (on loopback, within moments), else as pending, and settled at the socket's
+        next call.  The program still gets the real call's result."""
+        if _connected_soon(self):
+            emit("connect_return", ok=True, local=_sockname(self), **fields)
+            return
+        emit("connect_return", ok=False, local=_sockname(self), error=error, errno=errno,
+             message=message, **fields)
+        _PENDING[self] = fields
+
     @_hook("connect")
-    def connect(self, address):
-        return _connect(self, "connect", address)
+    def connect(self, *args, **kwargs):
+        return _connect(self, "connect", args, kwargs)
 
     @_hook("connect_ex")
-    def connect_ex(self, address):
-        return _connect(self, "connect_ex", address)
+    def connect_ex(self, *args, **kwargs):
+        return _connect(self, "connect_ex", args, kwargs)
 
     def _sender(name):
         @_hook(name)
-        def send(self, data, *args):
+        def send(self, *args, **kwargs):
             sid = _sock_id(self)
+            _settle(self)
+            data = args[0] if args else kwargs.get("data")
             try:
-                result = _REAL[name](self, data, *args)
+                result = _REAL[name](self, *args, **kwargs)
             except Exception as exc:
                 emit("send", ok=False, sock=sid, via=name, data_type=type(data).__name__,
                      **_error_fields(exc))
@@ -415,6 +450,7 @@ def install_socket_hooks():
         @_hook(name)
         def recv(self, *args, **kwargs):
             sid = _sock_id(self)
+            _settle(self)
             into = name.endswith("_into")
             bufsize = args[1] if into and len(args) > 1 else \
                 (args[0] if not into and args else kwargs.get("bufsize", kwargs.get("nbytes")))
@@ -425,10 +461,13 @@ def install_socket_hooks():
             except Exception as exc:
                 emit("recv_return", ok=False, sock=sid, via=name, **_error_fields(exc))
                 raise
-            if name == "recv_into":
-                data = bytes(memoryview(args[0])[:result]) if args else b""
-            elif name == "recvfrom_into":
-                data = bytes(memoryview(args[0])[:result[0]]) if args else b""
+            if name in ("recv_into", "recvfrom_into"):
+                buffer = args[0] if args else kwargs.get("buffer")
+                size = result if name == "recv_into" else result[0]
+                try:
+                    data = bytes(memoryview(buffer).cast("B")[:size])
+                except (TypeError, ValueError):  # a buffer of another shape: its size only
+                    data = b"\0" * size
             elif name == "recvfrom":
                 data = result[0]
             else:
@@ -440,17 +479,22 @@ def install_socket_hooks():
         _receiver(name)
 
     @_hook("shutdown")
-    def shutdown(self, how):
+    def shutdown(self, *args, **kwargs):
         sid = _sock_id(self)
+        _settle(self)
+        how = args[0] if args else None
         try:
-            _REAL["shutdown"](self, how)
+            _REAL["shutdown"](self, *args, **kwargs)
         except Exception as exc:
             emit("shutdown", ok=False, sock=sid, how=how, **_error_fields(exc))
             raise
         emit("shutdown", ok=True, sock=sid, how=how)
 
     @_hook("close")
-    def close(self):
+    def close(self, *args, **kwargs):
+        if args or kwargs:  # not a close: Python says so
+            return _REAL["close"](self, *args, **kwargs)
+        _settle(self)
         if not self._closed:
             emit("close", sock=_sock_id(self), via=_closing_via.get(id(self), "close"))
         return _REAL["close"](self)
@@ -466,16 +510,57 @@ def install_socket_hooks():
             _closing_via.pop(id(self), None)
 
     @_hook("settimeout")
-    def settimeout(self, value):
-        _REAL["settimeout"](self, value)
+    def settimeout(self, *args, **kwargs):
+        _REAL["settimeout"](self, *args, **kwargs)
         emit("settimeout", sock=_sock_id(self), timeout=self.gettimeout())
 
     @_hook("setblocking")
-    def setblocking(self, flag):
-        _REAL["setblocking"](self, flag)
+    def setblocking(self, *args, **kwargs):
+        _REAL["setblocking"](self, *args, **kwargs)
         emit("settimeout", sock=_sock_id(self), timeout=self.gettimeout())
 
     return sock_cls
+
+
+# What a non-blocking connect says while it is under way (Windows: WSAEWOULDBLOCK).
+_IN_PROGRESS = {getattr(errno, name) for name in ("EINPROGRESS", "EALREADY", "EWOULDBLOCK", "EAGAIN",
+                                                  "WSAEWOULDBLOCK") if hasattr(errno, name)}
+_CONNECT_GRACE = 0.25  # seconds a non-blocking connect is given to complete before "pending"
+
+
+_PENDING = weakref.WeakKeyDictionary()  # socket -> the fields of its connect under way
+
+
+def _settle(sock, emit=emit):
+    """Report a pending connect that has completed since (its peer is known).  Called by the
+    socket's next hook, and for every socket left at the end of the program."""
+    fields = _PENDING.pop(sock, None)
+    if fields is not None and _peername(sock) is not None:
+        emit("connect_return", ok=True, local=_sockname(sock), **fields)
+
+
+def _peername(sock):
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
+
+
+def _connected_soon(sock):
+    """Whether a connect under way completes within the grace period.  Waiting for the socket to
+    become writable neither changes it nor reads its pending error (the program may)."""
+    import select
+
+    try:
+        if hasattr(select, "poll"):
+            waiter = select.poll()
+            waiter.register(sock.fileno(), select.POLLOUT)
+            waiter.poll(_CONNECT_GRACE * 1000)
+        else:
+            select.select([], [sock], [sock], _CONNECT_GRACE)
+    except (OSError, ValueError):
+        return False
+    return _peername(sock) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -692,6 +777,8 @@ _REAL_EXIT = os._exit
 def _finish_and_hold(status, emit=emit):
     """Report the end of the program's code, then hold until released, with the program's
     objects (and sockets) still alive."""
+    for sock in list(_PENDING):
+        _settle(sock)
     emit("finished", status=status)
     _read_control_line(timeout=float(_config.get("hold", 30.0)))
 
