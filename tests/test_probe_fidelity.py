@@ -8,9 +8,11 @@ be compared too: GRADER_TEST_PYTHONS="/path/python3.9:/path/python3.13".
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import textwrap
@@ -29,7 +31,8 @@ BOOTSTRAP = ROOT / "grader" / "probe" / "bootstrap.py"
 PYTHONS = [sys.executable] + [p for p in os.environ.get("GRADER_TEST_PYTHONS", "").split(os.pathsep) if p]
 
 
-def run_probe(python: str, path: Path, display_path: str = "", timeout: float = 10.0) -> Tuple[List[dict], str]:
+def run_probe(python: str, path: Path, display_path: str = "", timeout: float = 10.0,
+              **config: str) -> Tuple[List[dict], str]:
     """Run ``path`` under the probe; returns (its events, its stderr)."""
     event_r, event_w = os.pipe()
     control_r, control_w = os.pipe()
@@ -39,7 +42,7 @@ def run_probe(python: str, path: Path, display_path: str = "", timeout: float = 
                                stderr=subprocess.PIPE, cwd=str(path.parent))
     os.close(event_w)
     os.close(control_r)
-    config = {"hold": "5", "display_path": display_path or str(path)}
+    config = dict(config, hold="5", display_path=display_path or str(path))
     os.write(control_w, (" ".join("%s=%s" % (k, v.encode().hex()) for k, v in config.items()) + "\n").encode())
     events, buffer = [], b""
     deadline = time.monotonic() + timeout
@@ -161,6 +164,27 @@ def test_wrapped_methods_raise_what_the_real_ones_raise(python):
     assert [e["message"] for e in returns[:1]] == [result["real"][0][1]]
     assert kinds.count("connect_call") == sum(1 for c in BAD_CALLS if c[0].startswith("connect"))
     assert not any(e["ok"] for e in returns)
+
+
+# -- 4. a non-blocking connect under way is pending, not failed --------------------------------
+
+def test_a_connect_under_way_is_reported_pending_with_its_local_address(tmp_path):
+    # A listener whose queue is full (backlog 0, one connection waiting): a further connect
+    # stays under way, as a non-blocking connect does until the server's side answers.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            path = tmp_path / "client.py"
+            path.write_text("import socket\ns = socket.socket()\ns.setblocking(False)\n"
+                            "print(s.connect_ex(('localhost', 12345)))\n")
+            events, stderr = run_probe(sys.executable, path, connect_host="127.0.0.1",
+                                       connect_port=str(listener.getsockname()[1]))
+    returns = [e for e in events if e["kind"] == "connect_return"]
+    assert len(returns) == 1, returns
+    assert returns[0]["errno"] == errno.EINPROGRESS and returns[0]["local"][1] > 0
+    printed = "".join(e["text"] for e in events if e["kind"] == "stdout")
+    assert printed.strip() == str(errno.EINPROGRESS)  # the program still gets the real result
 
 
 # -- 2. the file is compiled as ``python3 FILE`` compiles it ----------------------------------
