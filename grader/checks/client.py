@@ -1,6 +1,7 @@
 """Checks for a student's client, graded against the reference server (ids ``client.*``)."""
 from __future__ import annotations
 
+import errno
 from typing import Optional
 
 from grader import hints
@@ -8,6 +9,11 @@ from grader.checks import Context, Fail, Outcome, Pass, check, common
 from grader.checks.facts import Facts, same_address
 from grader.matching import STDERR, contains_as_bytes_repr, contains_as_text
 from grader.report.bounds import quoted
+
+
+# What a non-blocking connect reports while under way (the probe runs on this machine).
+_IN_PROGRESS = {getattr(errno, name) for name in ("EINPROGRESS", "EALREADY", "EWOULDBLOCK", "EAGAIN",
+                                                  "WSAEWOULDBLOCK") if hasattr(errno, name)}
 
 
 @check("client.runs")
@@ -34,9 +40,22 @@ def connects(ctx: Context) -> Outcome:
                         hints.UNKNOWN_HOST)
         return Fail(expected, "the client never called connect()",
                     'Call s.connect((host, port)) with the server\'s address, e.g. ("localhost", 12345).')
+    # A non-blocking connect (connect_ex, asyncio) starts with EINPROGRESS: pending, not failed.
+    # The probe reports it connected once it has completed (by the program's next call on the
+    # socket at the latest), so it is judged by what happened.
     connected = facts.first("connect_return", ok=True)
     if connected is None:
-        failed = facts.first("connect_return", ok=False)
+        failed = next((c for c in facts.all("connect_return")
+                       if not c.ok and c.get("errno") not in _IN_PROGRESS), None)
+        pending = facts.first("connect_return", ok=False)
+        if failed is None and pending is not None:
+            got = peer.connected and same_address(peer.program_address, pending.get("local"))
+            return Fail(expected, "connect() was started without waiting (%s) and %s"
+                        % (pending.get("error"),
+                           "the reference server received the connection, but the program never "
+                           "used the socket before it was stopped" if got else "never completed"),
+                        "Wait for the connection to complete (select() for writing, or "
+                        "s.setblocking(True) before connect()), then send and receive on it.")
         detail = "%s: %s" % (failed.get("error"), failed.get("message")) if failed else "it never returned"
         hint = hints.for_error(failed.get("error"), failed.get("message")) if failed else None
         return Fail(expected, "connect() failed: " + detail, hint)

@@ -24,6 +24,7 @@ accepts only calls that enter the probe through one of its hooks (a direct call 
 program's code becomes a ``tamper`` event).  The grader treats both as interference.
 """
 import builtins
+import errno
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ import types
 import weakref
 
 import socket as _socket_module
+from importlib.machinery import SourceFileLoader as _SourceFileLoader
 
 _REAL = {}  # original socket.socket methods, by name
 _LOCK = threading.RLock()
@@ -279,21 +281,19 @@ def _error_fields(exc):
 
 
 def _validate_ip_address(sock, address, function):
-    """Raise what the real call would for a malformed (host, port), before we replace it:
-    routing must not fix a student's bug such as a port given as a string."""
-    ipv4 = sock.family == _socket_module.AF_INET
-    if not isinstance(address, tuple):
-        raise TypeError("%s(): AF_INET%s address must be tuple, not %s"
-                        % (function, "" if ipv4 else "6", type(address).__name__))
-    if not (len(address) == 2 if ipv4 else 2 <= len(address) <= 4):
-        raise TypeError("AF_INET address must be a pair (host, port)")
-    host, port = address[0], address[1]
-    if not isinstance(host, (str, bytes, bytearray)):
-        raise TypeError("str, bytes or bytearray expected, not %s" % type(host).__name__)
-    if not isinstance(port, int):
-        raise TypeError("'%s' object cannot be interpreted as an integer" % type(port).__name__)
-    if not 0 <= port <= 65535:
-        raise OverflowError("%s(): port must be 0-65535." % function)
+    """Raise what the real call would for a malformed address, before we replace it: routing
+    must not fix a student's bug such as a port given as a string.  The real method parses it,
+    in Python's own words, on a closed socket of the same family (its system call can only fail),
+    with a host name replaced by a loopback literal (looking names up is not this check's job)."""
+    parsed = address
+    if isinstance(address, tuple) and address and isinstance(address[0], (str, bytes, bytearray)):
+        parsed = (_loopback_for(sock),) + address[1:]
+    closed = _socket_module._socket.socket(sock.family, sock.type)  # not hooked: no event
+    closed.close()
+    try:
+        _REAL[function].__get__(closed)(parsed)
+    except OSError:  # EBADF: the address itself was fine
+        pass
 
 
 def _loopback_for(sock):
@@ -312,35 +312,51 @@ def _hook(name):
     return decorator
 
 
+def _shape(args, kwargs, least, most):
+    """Whether a call's arguments have the shape the real method takes (positional only, from
+    ``least`` to ``most``).  A call of another shape is handed to the real method as it is, so
+    that Python raises its own error, with its own message."""
+    return not kwargs and least <= len(args) <= most
+
+
+def _real(sock, name):
+    """The real method, bound: called so, it words its errors as the program's call would
+    (``send() takes no keyword arguments``, not ``socket.send() ...``)."""
+    return _REAL[name].__get__(sock, type(sock))
+
+
 def install_socket_hooks():
     sock_cls = _socket_module.socket
     emit = _GLOBALS["emit"]  # a closure variable of every hook, not a global the program can swap
 
     @_hook("__init__")
-    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
-        _REAL["__init__"](self, family, type, proto, fileno)
-        if fileno is None:
+    def __init__(self, *args, **kwargs):
+        _real(self, "__init__")(*args, **kwargs)
+        if (args[3] if len(args) > 3 else kwargs.get("fileno")) is None:
             emit("socket", sock=_sock_id(self), family=int(self.family), type=int(self.type))
 
     @_hook("bind")
-    def bind(self, address):
+    def bind(self, *args, **kwargs):
         # Every IP socket is virtualised (UDP too): a real fixed port would collide between
         # gradings running at the same time.
         if not _is_inet(self):
-            return _REAL["bind"](self, address)
+            return _real(self, "bind")(*args, **kwargs)
+        address = args[0] if args else None
         fields = {"sock": _sock_id(self), "requested": _addr(address)}
         try:
+            if not _shape(args, kwargs, 1, 1):
+                return _real(self, "bind")(*args, **kwargs)  # raises Python's own error
             _validate_ip_address(self, address, "bind")
-            _REAL["bind"](self, (_loopback_for(self), 0))
+            _real(self, "bind")((_loopback_for(self), 0))
         except Exception as exc:
             emit("bind", ok=False, **fields, **_error_fields(exc))
             raise
         emit("bind", ok=True, address=_sockname(self), **fields)
 
     @_hook("listen")
-    def listen(self, *args):
+    def listen(self, *args, **kwargs):
         try:
-            _REAL["listen"](self, *args)
+            _real(self, "listen")(*args, **kwargs)
         except Exception as exc:
             emit("listen", ok=False, sock=_sock_id(self), **_error_fields(exc))
             raise
@@ -348,11 +364,11 @@ def install_socket_hooks():
              backlog=args[0] if args else None)
 
     @_hook("accept")
-    def accept(self):
+    def accept(self, *args, **kwargs):
         sid = _sock_id(self)
         emit("accept_call", sock=sid, **_blocking_info(self))
         try:
-            conn, address = _REAL["accept"](self)
+            conn, address = _real(self, "accept")(*args, **kwargs)
         except Exception as exc:
             emit("accept_return", ok=False, sock=sid, **_error_fields(exc))
             raise
@@ -360,44 +376,68 @@ def install_socket_hooks():
              local=_sockname(conn))
         return conn, address
 
-    def _connect(self, real_name, address):
+    def _connect(self, real_name, args, kwargs):
         sid = _sock_id(self)
+        address = args[0] if args else None
         fields = {"sock": sid, "requested": _addr(address), "via": real_name}
+        well_formed = _shape(args, kwargs, 1, 1)
         target = address
-        if _is_inet_stream(self) and _config.get("connect_port"):
+        if well_formed and _is_inet_stream(self) and _config.get("connect_port"):
             host, port = _config["connect_host"], int(_config["connect_port"])
             if self.family == _socket_module.AF_INET6:
                 host = "::ffff:" + host if ":" not in host else host
             target = (host, port)
+        _settle(self)
         emit("connect_call", **fields)
         try:
-            if target is not address:
-                _validate_ip_address(self, address, real_name)
-            result = _REAL[real_name](self, target)
+            if not well_formed:
+                result = _real(self, real_name)(*args, **kwargs)  # raises Python's own error
+            else:
+                if target is not address:
+                    _validate_ip_address(self, address, real_name)
+                result = _real(self, real_name)(target)
         except Exception as exc:
-            emit("connect_return", ok=False, **fields, **_error_fields(exc))
+            if isinstance(exc, OSError) and exc.errno in _IN_PROGRESS:
+                _started(self, fields, exc.errno, type(exc).__name__, str(exc))
+            else:
+                emit("connect_return", ok=False, **fields, **_error_fields(exc))
             raise
-        if real_name == "connect_ex" and result != 0:
+        if real_name == "connect_ex" and result in _IN_PROGRESS:
+            _started(self, fields, result, "OSError", os.strerror(result))
+        elif real_name == "connect_ex" and result != 0:
             emit("connect_return", ok=False, error="OSError", errno=result,
                  message=os.strerror(result), **fields)
         else:
             emit("connect_return", ok=True, local=_sockname(self), **fields)
         return result
 
+    def _started(self, fields, errno, error, message):
+        """A non-blocking connect that is under way (EINPROGRESS): reported as connected as soon
+        as it is (on loopback, within moments), else as pending, and settled at the socket's
+        next call.  The program still gets the real call's result."""
+        if _connected_soon(self):
+            emit("connect_return", ok=True, local=_sockname(self), **fields)
+            return
+        emit("connect_return", ok=False, local=_sockname(self), error=error, errno=errno,
+             message=message, **fields)
+        _PENDING[self] = fields
+
     @_hook("connect")
-    def connect(self, address):
-        return _connect(self, "connect", address)
+    def connect(self, *args, **kwargs):
+        return _connect(self, "connect", args, kwargs)
 
     @_hook("connect_ex")
-    def connect_ex(self, address):
-        return _connect(self, "connect_ex", address)
+    def connect_ex(self, *args, **kwargs):
+        return _connect(self, "connect_ex", args, kwargs)
 
     def _sender(name):
         @_hook(name)
-        def send(self, data, *args):
+        def send(self, *args, **kwargs):
             sid = _sock_id(self)
+            _settle(self)
+            data = args[0] if args else kwargs.get("data")
             try:
-                result = _REAL[name](self, data, *args)
+                result = _real(self, name)(*args, **kwargs)
             except Exception as exc:
                 emit("send", ok=False, sock=sid, via=name, data_type=type(data).__name__,
                      **_error_fields(exc))
@@ -415,20 +455,24 @@ def install_socket_hooks():
         @_hook(name)
         def recv(self, *args, **kwargs):
             sid = _sock_id(self)
+            _settle(self)
             into = name.endswith("_into")
             bufsize = args[1] if into and len(args) > 1 else \
                 (args[0] if not into and args else kwargs.get("bufsize", kwargs.get("nbytes")))
             emit("recv_call", sock=sid, via=name, bufsize=bufsize if isinstance(bufsize, int) else None,
                  **_blocking_info(self))
             try:
-                result = _REAL[name](self, *args, **kwargs)
+                result = _real(self, name)(*args, **kwargs)
             except Exception as exc:
                 emit("recv_return", ok=False, sock=sid, via=name, **_error_fields(exc))
                 raise
-            if name == "recv_into":
-                data = bytes(memoryview(args[0])[:result]) if args else b""
-            elif name == "recvfrom_into":
-                data = bytes(memoryview(args[0])[:result[0]]) if args else b""
+            if name in ("recv_into", "recvfrom_into"):
+                buffer = args[0] if args else kwargs.get("buffer")
+                size = result if name == "recv_into" else result[0]
+                try:
+                    data = bytes(memoryview(buffer).cast("B")[:size])
+                except (TypeError, ValueError):  # a buffer of another shape: its size only
+                    data = b"\0" * size
             elif name == "recvfrom":
                 data = result[0]
             else:
@@ -440,17 +484,22 @@ def install_socket_hooks():
         _receiver(name)
 
     @_hook("shutdown")
-    def shutdown(self, how):
+    def shutdown(self, *args, **kwargs):
         sid = _sock_id(self)
+        _settle(self)
+        how = args[0] if args else None
         try:
-            _REAL["shutdown"](self, how)
+            _real(self, "shutdown")(*args, **kwargs)
         except Exception as exc:
             emit("shutdown", ok=False, sock=sid, how=how, **_error_fields(exc))
             raise
         emit("shutdown", ok=True, sock=sid, how=how)
 
     @_hook("close")
-    def close(self):
+    def close(self, *args, **kwargs):
+        if args or kwargs:  # not a close: Python says so
+            return _real(self, "close")(*args, **kwargs)
+        _settle(self)
         if not self._closed:
             emit("close", sock=_sock_id(self), via=_closing_via.get(id(self), "close"))
         return _REAL["close"](self)
@@ -466,16 +515,57 @@ def install_socket_hooks():
             _closing_via.pop(id(self), None)
 
     @_hook("settimeout")
-    def settimeout(self, value):
-        _REAL["settimeout"](self, value)
+    def settimeout(self, *args, **kwargs):
+        _real(self, "settimeout")(*args, **kwargs)
         emit("settimeout", sock=_sock_id(self), timeout=self.gettimeout())
 
     @_hook("setblocking")
-    def setblocking(self, flag):
-        _REAL["setblocking"](self, flag)
+    def setblocking(self, *args, **kwargs):
+        _real(self, "setblocking")(*args, **kwargs)
         emit("settimeout", sock=_sock_id(self), timeout=self.gettimeout())
 
     return sock_cls
+
+
+# What a non-blocking connect says while it is under way (Windows: WSAEWOULDBLOCK).
+_IN_PROGRESS = {getattr(errno, name) for name in ("EINPROGRESS", "EALREADY", "EWOULDBLOCK", "EAGAIN",
+                                                  "WSAEWOULDBLOCK") if hasattr(errno, name)}
+_CONNECT_GRACE = 0.25  # seconds a non-blocking connect is given to complete before "pending"
+
+
+_PENDING = weakref.WeakKeyDictionary()  # socket -> the fields of its connect under way
+
+
+def _settle(sock, emit=emit):
+    """Report a pending connect that has completed since (its peer is known).  Called by the
+    socket's next hook, and for every socket left at the end of the program."""
+    fields = _PENDING.pop(sock, None)
+    if fields is not None and _peername(sock) is not None:
+        emit("connect_return", ok=True, local=_sockname(sock), **fields)
+
+
+def _peername(sock):
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
+
+
+def _connected_soon(sock):
+    """Whether a connect under way completes within the grace period.  Waiting for the socket to
+    become writable neither changes it nor reads its pending error (the program may)."""
+    import select
+
+    try:
+        if hasattr(select, "poll"):
+            waiter = select.poll()
+            waiter.register(sock.fileno(), select.POLLOUT)
+            waiter.poll(_CONNECT_GRACE * 1000)
+        else:
+            select.select([], [sock], [sock], _CONNECT_GRACE)
+    except (OSError, ValueError):
+        return False
+    return _peername(sock) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,7 +668,7 @@ def run_student(path, display_path, emit=emit):
     try:
         with open(path, "rb") as handle:
             source = handle.read()
-        code = compile(source, display_path, "exec", dont_inherit=True)
+        code = _compile_like_python(source, display_path)
     except SyntaxError as exc:
         import traceback
 
@@ -599,6 +689,9 @@ def run_student(path, display_path, emit=emit):
 
     module = types.ModuleType("__main__")
     module.__file__ = path
+    # As ``python3 FILE`` sets it.  Reading our copy, it also gives tracebacks their source
+    # lines where the student's own path cannot be read (the sandbox): linecache asks it then.
+    module.__loader__ = _SourceFileLoader("__main__", path)
     module.__builtins__ = builtins
     module.__cached__ = None
     sys.modules["__main__"] = module
@@ -618,6 +711,60 @@ def run_student(path, display_path, emit=emit):
         module.__dict__.setdefault("__grader_exception__", exc)
     _join_other_threads()
     return status, module
+
+
+def _compile_like_python(source, filename):
+    """``compile()`` as ``python3 FILE`` compiles the file.
+
+    compile() of bytes and the interpreter's file reader differ: without an encoding declared,
+    the reader refuses any byte that is not UTF-8 (in a comment too, where compile() lets it
+    pass), and it words an unknown encoding and null bytes (3.11+) its own way."""
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not source.startswith(b"\xef\xbb\xbf") and _declared_encoding(source) is None:
+            # Said as the reader says it (3.10 counts the line one too far, as it does).
+            line = source[:exc.start].count(b"\n") + 1 + (sys.version_info[:2] == (3, 10))
+            raise SyntaxError(
+                "Non-UTF-8 code starting with '\\x%02x' in file %s on line %d, but no encoding "
+                "declared; see %s for details" % (source[exc.start], filename, line, _PEP_263))
+    if b"\0" in source and sys.version_info < (3, 11):
+        import re
+
+        # Before 3.11 the reader ends a line at a null byte and loses the rest of it, newline
+        # included (the next line is glued on).
+        source = re.sub(rb"\0[^\n]*\n?", b"", source)
+    try:
+        return compile(source, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        message = str(exc.msg)
+        if message.startswith("unknown encoding: "):
+            raise SyntaxError("encoding problem: " + message[len("unknown encoding: "):])
+        if message == "source code string cannot contain null bytes":  # 3.11 and later
+            start = source.index(b"\0")
+            line_start = source.rfind(b"\n", 0, start) + 1
+            text = source[line_start:start].decode("utf-8", "replace")
+            raise SyntaxError("source code cannot contain null bytes",
+                              (filename, source.count(b"\n", 0, start) + 1, None, text))
+        raise
+
+
+_PEP_263 = "https://peps.python.org/pep-0263/" if sys.version_info >= (3, 11) \
+    else "https://python.org/dev/peps/pep-0263/"
+
+
+def _declared_encoding(source):
+    """The encoding a coding cookie declares in the first two lines (PEP 263), or None."""
+    import re  # only for files that are not UTF-8: most runs never need it
+
+    lines = source.split(b"\n", 2)[:2]
+    for number, line in enumerate(lines):
+        found = re.match(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", line)
+        if found:
+            return found.group(1).decode("latin-1")
+        if number == 0 and not re.match(rb"^[ \t\f]*(?:[#\r]|$)", line):
+            return None  # the second line counts only below a blank or comment line
+    return None
 
 
 def _report_exception(exc, display_path, emit):
@@ -692,6 +839,8 @@ _REAL_EXIT = os._exit
 def _finish_and_hold(status, emit=emit):
     """Report the end of the program's code, then hold until released, with the program's
     objects (and sockets) still alive."""
+    for sock in list(_PENDING):
+        _settle(sock)
     emit("finished", status=status)
     _read_control_line(timeout=float(_config.get("hold", 30.0)))
 
