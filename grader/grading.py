@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from grader import hosts
 from grader.checks import Context, evaluate
 from grader.checks.facts import Facts
 from grader.exercise import CLIENT, HELLO_WORLD, ROLES, SERVER, Exercise
@@ -219,7 +220,26 @@ def _notes(trace: Trace) -> List[str]:
     if trace.output.killed_descendants:
         notes.append("%d process(es) your program started were still running and were stopped"
                      % trace.output.killed_descendants)
+    unknown = _unknown_host(trace)
+    if unknown:
+        notes.append(unknown)
     if trace.role == CLIENT and trace.peer.received_total:
         notes.append("your client sent %d bytes to the server; the lab's client only receives"
                      % trace.peer.received_total)
     return notes
+
+
+def _unknown_host(trace: Trace) -> Optional[str]:
+    """A note when the program asked for a host name this computer cannot find (a placeholder
+    such as 'ipaddress'): grading reached the reference program anyway; by hand it would fail."""
+    kind = "bind" if trace.role == SERVER else "connect_call"
+    call = next((e for e in trace.events if e.get("kind") == kind and e.get("pid") == trace.main_pid), None)
+    requested = call.get("requested") if call is not None else None
+    if not (isinstance(requested, list) and len(requested) == 2 and hosts.is_unknown(requested[0])):
+        return None
+    if trace.role == SERVER:
+        return ('your server binds to "%s", a name this computer cannot find: run by hand, bind() would '
+                'fail there (use "" to listen on every address)' % requested[0])
+    return ('your client connects to "%s", a name this computer cannot find: grading reached the '
+            'reference server anyway, but run by hand connect() would fail there (use "localhost" or '
+            "your partner's IP address)" % requested[0])
