@@ -108,3 +108,28 @@ def test_an_error_python_refuses_the_file_for_gets_a_hint_that_fits(tmp_path, so
     error, message = last.split(": ", 1)
     hint = hints.for_error(error, message)
     assert hint and fragment.lower() in hint.lower() and "bracket" not in hint
+
+
+def test_a_spinning_program_is_stopped_on_time_beside_cpu_burners():
+    """Policy: the time limit holds within 0.5 s under load (two bounded CPU burners beside a
+    program that spins until it is stopped), counted from when its code started."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from grader.exercise import HELLO_WORLD
+    from grader.session import STOPPED_TIME_LIMIT, run_session
+
+    burn = "import time\nend = time.monotonic() + 15\nwhile time.monotonic() < end:\n    pass\n"
+    burners = [subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        source = Path(__file__).parent / "fixtures" / "hostile" / "burns_cpu.py"
+        for _ in range(2):
+            trace = run_session("server", source, HELLO_WORLD, b"Hello World!", 1.0)
+            late = time.monotonic() - trace.started_at - 1.0
+            assert trace.stopped_because == STOPPED_TIME_LIMIT and late < 0.5, late
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
