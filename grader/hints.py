@@ -113,6 +113,11 @@ def for_error(error: Optional[str], message: str = "", traceback: str = "") -> O
         return SEND_STR
     if error == "TypeError" and "'str' object cannot be interpreted as an integer" in message:
         return PORT_NOT_NUMBER
+    # Python 3.9's words for the same port given as text (also for other int arguments, so only
+    # when the failing line is a connect() or bind(), or the call itself is the one judged).
+    if error == "TypeError" and "an integer is required (got type str)" in message and \
+            (not traceback or "connect" in traceback or "bind" in traceback):
+        return PORT_NOT_NUMBER
     if error == "EOFError":
         return INPUT
     if error in ("gaierror", "herror"):

@@ -29,3 +29,12 @@ def test_argv_errors_are_recognised_from_the_traceback():
 def test_unknown_errors_get_no_invented_hint():
     assert hints.for_error("ZeroDivisionError", "division by zero") is None
     assert hints.for_error("ModuleNotFoundError", "No module named 'numpy'") is None
+
+
+def test_a_port_given_as_text_gets_its_hint_in_python_3_9_words_too():
+    from grader import hints
+
+    old = "an integer is required (got type str)"
+    assert hints.for_error("TypeError", old, '  s.connect((HOST, "12345"))\n') == hints.PORT_NOT_NUMBER
+    assert hints.for_error("TypeError", old, "") == hints.PORT_NOT_NUMBER  # the connect() check's own
+    assert hints.for_error("TypeError", old, '  data = s.recv("1024")\n') is None  # not a port
