@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from grader.exercise import CLIENT, ROLES, SERVER
 
@@ -31,8 +30,7 @@ _CODE_MARKERS = {
 _RESUBMISSION = re.compile(r"-(\d+)$")
 
 
-@dataclass(frozen=True)
-class Assignment:
+class Assignment(NamedTuple):
     """The outcome of role detection for one submission."""
 
     files: Dict[str, Path]  # role -> the file graded for it
