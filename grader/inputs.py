@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Callable, Optional
 
 PYTHON_SUFFIXES = (".py", ".pyw")
 MAX_SOURCE_BYTES = 1 << 20
@@ -30,7 +31,7 @@ def read_program(path: Path) -> bytes:
         raise InputError("%s is a Jupyter notebook. Save your code as a .py file "
                          "(File > Download as > Python) and grade that." % path)
     try:
-        source = _read_regular_file(path, MAX_SOURCE_BYTES + 1)
+        source = read_regular_file(path, MAX_SOURCE_BYTES + 1)
     except OSError as exc:
         raise InputError("%s cannot be read: %s." % (path, exc.strerror or exc)) from None
     if source is None:
@@ -52,13 +53,24 @@ def read_program(path: Path) -> bytes:
     return source
 
 
-def _read_regular_file(path: Path, limit: int):
-    """Up to ``limit`` bytes of ``path``, read from one opening (what is checked is what is
-    read); None when it is not a regular file.  O_NONBLOCK: opening a pipe must not wait."""
-    fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def read_regular_file(path, limit: int, *, follow: bool = True, dir_fd: Optional[int] = None,
+                      check: Optional[Callable[[int], None]] = None) -> Optional[bytes]:
+    """Up to ``limit`` bytes of ``path``, read from one opening, so what is checked is what is
+    read; None when it is not a regular file.  ``OSError`` when it cannot be opened or read.
+
+    O_NONBLOCK: opening a named pipe must not wait.  ``follow=False``: a link at the end of the
+    path is refused (O_NOFOLLOW).  ``dir_fd``: ``path`` is relative to that open folder.
+    ``check(fd)`` may refuse the opened file (by raising) before anything is read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | (0 if follow else _NOFOLLOW)
+    fd = os.open(str(path), flags, dir_fd=dir_fd) if dir_fd is not None else os.open(str(path), flags)
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
+        if check is not None:
+            check(fd)
         return handle.read(limit)
 
 

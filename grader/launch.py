@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from grader import processes, tempdirs
+from grader.inputs import read_regular_file
 from grader.limits import DiskWatch
 
 BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
@@ -58,8 +59,6 @@ _CHECKOUT_ENTRIES = frozenset((".benchmarks", ".ci", ".github", ".gitignore", "R
                                "docs", "grader", "pyproject.toml", "reference", "student_template",
                                "tests", "grader-results", "autograder.zip"))
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a named pipe must not make the open wait
-_BINARY = getattr(os, "O_BINARY", 0)
 # Where the system allows it, folders are read through descriptors opened without following
 # links, so a folder swapped for a link during the copy cannot lead out of it.
 _BY_FD = (os.scandir in os.supports_fd and os.open in os.supports_dir_fd
@@ -275,16 +274,11 @@ def _list_folder(handle, budget: Dict[str, int]) -> list:
 def _copy_file(name: str, path: str, handle, target: str) -> int:
     """Copy a regular file (checked on the opened file itself: no link, no pipe) of at most
     FILE_BYTES; returns the bytes copied (0 when it could not be)."""
-    flags = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY
     try:
-        fd = os.open(name, flags, dir_fd=handle) if _BY_FD else os.open(path, flags)
-    except OSError:
-        return 0
-    try:
-        with os.fdopen(fd, "rb") as reading:
-            if not stat.S_ISREG(os.fstat(reading.fileno()).st_mode):
-                return 0
-            data = reading.read(FILE_BYTES)
+        data = read_regular_file(name, FILE_BYTES, follow=False, dir_fd=handle) if _BY_FD else \
+            read_regular_file(path, FILE_BYTES, follow=False)
+        if data is None:
+            return 0
         with open(target, "wb") as writing:
             writing.write(data)
     except OSError:

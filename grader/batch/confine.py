@@ -18,19 +18,16 @@ would put the TA's file into the feedback, and ``a -> .`` would make the walk en
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional, Set, Tuple
 
+from grader.inputs import read_regular_file
+
 MAX_DEPTH = 16  # folders within a student's folder
 MAX_ENTRIES = 5_000  # entries looked at per student (a committed virtualenv holds thousands)
 MAX_FILE_BYTES = (1 << 20) + 1  # what the grader reads of a program (grader.inputs bounds it)
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a named pipe must not make the open wait
-_BINARY = getattr(os, "O_BINARY", 0)
 
 
 class LinkOut(OSError):
@@ -138,24 +135,17 @@ def read_confined(path: Path, boundary: Path, limit: int = MAX_FILE_BYTES) -> by
     target = real(path)
     if not inside(target, boundary):
         raise LinkOut(f"{path} leads outside {boundary}")
-    # O_NOFOLLOW: the real path ends in no link, so a link found there now was swapped in.
-    fd = os.open(target, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path} is not a regular file")
+
+    def still_inside(fd: int) -> None:
         opened = _opened_path(fd)
         if opened is not None and not inside(opened, boundary):
             raise LinkOut(f"{path} leads outside {boundary}")  # a folder on the way was swapped
-        chunks, left = [], limit
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+
+    # follow=False: the real path ends in no link, so a link found there now was swapped in.
+    data = read_regular_file(target, limit, follow=False, check=still_inside)
+    if data is None:
+        raise OSError(f"{path} is not a regular file")
+    return data
 
 
 def _opened_path(fd: int) -> Optional[Path]:

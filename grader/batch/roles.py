@@ -7,13 +7,12 @@ match wins and the other is kept as an extra file, never dropped silently.
 """
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from grader.exercise import CLIENT, ROLES, SERVER
+from grader.inputs import read_regular_file
 
 PYTHON_SUFFIXES = (".py", ".pyw")
 
@@ -62,14 +61,11 @@ def role_from_code(text: str) -> Optional[str]:
 def _read_text(path: Path) -> str:
     """The start of a file, enough to judge its role; "" when it cannot be read.  The batch's
     discovery only passes files that stay in the student's folder (grader/batch/confine.py)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)  # a pipe: no wait
     try:
-        with os.fdopen(os.open(path, flags), "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return ""
-            return handle.read(200_000).decode("utf-8", errors="replace")
+        source = read_regular_file(path, 200_000)
     except OSError:
         return ""
+    return source.decode("utf-8", errors="replace") if source is not None else ""
 
 
 def _resubmission_number(path: Path) -> int:
