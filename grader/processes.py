@@ -398,15 +398,10 @@ def _reap_orphans(pids: Dict[int, bytes], until: float = 0.0) -> None:
 
 def _children_of_self() -> List[int]:
     """PIDs of this process's children (``/proc/self/task/*/children``, or a search of /proc)."""
-    found: List[int] = []
-    try:
-        for task in os.listdir("/proc/self/task"):
-            with open("/proc/self/task/%s/children" % task, "rb") as handle:
-                found.extend(int(pid) for pid in handle.read().split())
-        return found
-    except (OSError, ValueError):
-        me = os.getpid()
-        return [pid for pid, stat in _process_table().items() if stat[0] == me]
+    me = os.getpid()
+    if _has_children_files():
+        return _children_of(me)
+    return [pid for pid, stat in _process_table().items() if stat[0] == me]
 
 
 def _process_table() -> Dict[int, _Stat]:
