@@ -110,7 +110,6 @@ class _Session:
         self.code_started_at = 0.0  # when the probe got its configuration and ran the program
         self.connection_inodes: Dict[int, Optional[int]] = {}
         self.open_at_end: Optional[frozenset] = None
-        self.tampered: List[str] = []  # what the probe's tamper events claimed
         # Set the moment the process ends (Popen.wait with a timeout would poll, and be late).
         self.exited = threading.Event()
 
@@ -169,11 +168,12 @@ class _Session:
         )
 
     def _tamper_reasons(self) -> Tuple[str, ...]:
-        if not self.tampered:
+        tampered = [e.get("claimed", "") for e in self.events if e["kind"] == "tamper"]
+        if not tampered:
             return ()
-        claimed = sorted(set(self.tampered))
+        claimed = sorted(set(tampered))
         return ("the program called the grader's probe directly %d time(s) (to report: %s)"
-                % (len(self.tampered), ", ".join(claimed[:5])),)
+                % (len(tampered), ", ".join(claimed[:5])),)
 
     def _grace(self) -> float:
         # Waiting for the counterpart to see the connection end only makes sense when a
@@ -247,8 +247,6 @@ class _Session:
                 return
             if kind == "event":
                 self.events.append(item)
-                if item.get("kind") == "tamper":
-                    self.tampered.append(item.get("claimed", ""))
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -265,8 +263,7 @@ class _Session:
             self.code_started_at = time.monotonic()
             return
         if kind == "tamper":
-            self.tampered.append(event.get("claimed", ""))
-            return
+            return  # reported with the trace (_tamper_reasons)
         if kind == "accept_return" and event.get("ok"):
             self._note_accept(event)
         if event.get("pid") != self.main_pid:
