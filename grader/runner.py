@@ -7,6 +7,7 @@ events arrive on a pipe and are handed to ``on_event`` in the order the program 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -14,7 +15,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from grader import events, kernel, processes, tempdirs
 from grader.launch import StartedProgram, start_program
@@ -250,28 +251,34 @@ class ProgramRun:
         the OS can tell (a probe event alone is the program's word, not proof)."""
         if self._sandbox is not None or self.process is None:
             return True  # in its namespace, only the program's sockets exist
-        with self._diag_lock:
-            if self._diag is None:
-                self._diag = self._new_diag_socket() or False
-            listening = kernel.listener_inodes("::1" if ipv6 else "127.0.0.1", port, self._diag or None)
+        with self._diag_socket() as diag:
+            listening = kernel.listener_inodes("::1" if ipv6 else "127.0.0.1", port, diag)
         if listening is None:
             return True  # this OS cannot tell
-        for pids in ([self.process.pid], processes.marked_pids(self.marker)):  # perhaps a child listens
-            held = kernel.open_socket_inodes(pids)
-            if held is None or held & listening:
-                return True
-        return False
+        held = kernel.open_socket_inodes([self.process.pid])
+        if held is None or held & listening:
+            return True
+        held = kernel.open_socket_inodes(processes.marked_pids(self.marker))  # perhaps a child listens
+        return held is None or bool(held & listening)
 
     def connection_inode(self, local, remote) -> Optional[int]:
         """The inode of the socket at ``local`` connected to ``remote`` in the program's
         network, 0 when no process holds it (``grader.kernel``); None when that cannot be told."""
         if self._sandbox is not None and (self.process is None or self.process.poll() is not None):
             return None  # the namespace is gone
-        with self._diag_lock:  # the session and the counterpart ask from their own threads
+        pid = self.process.pid if self._sandbox is not None else None  # the holder unshared it
+        with self._diag_socket() as diag:
+            return kernel.connection_inode(local, remote, pid, diag)
+
+    @contextlib.contextmanager
+    def _diag_socket(self) -> Iterator[Optional[socket.socket]]:
+        """The sock_diag socket of the program's network (made on first use; None when there is
+        none), held by one asker at a time: the session and the counterpart ask from their own
+        threads, and a question and its answer must not interleave."""
+        with self._diag_lock:
             if self._diag is None:
                 self._diag = self._new_diag_socket() or False
-            pid = self.process.pid if self._sandbox is not None else None  # the holder unshared it
-            return kernel.connection_inode(local, remote, pid, self._diag or None)
+            yield self._diag or None
 
     def _new_diag_socket(self) -> Optional[socket.socket]:
         if self._sandbox is None:
