@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 import venv
 from pathlib import Path
@@ -54,7 +55,9 @@ def pip_wheel(scratch: Path) -> Path:
         release = json.load(answer)
     wheel = next(f for f in release["urls"] if f["filename"].endswith("-py3-none-any.whl"))
     target = scratch / wheel["filename"]
-    with urllib.request.urlopen(wheel["url"], timeout=120) as answer:
+    # A mirror in front of PyPI may answer with addresses relative to the JSON's own.
+    url = urllib.parse.urljoin(PYPI_PIP, wheel["url"])
+    with urllib.request.urlopen(url, timeout=120) as answer:
         data = answer.read()
     if hashlib.sha256(data).hexdigest() != wheel["digests"]["sha256"]:
         raise SystemExit(f"run_tests: {wheel['filename']} from PyPI does not match its published hash")
