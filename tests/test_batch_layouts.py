@@ -99,7 +99,8 @@ def test_a_folder_of_per_student_zips_is_one_student_per_zip(tmp_path):
     assert found.layout == ZIPS
     alice, bob, cy = found.submissions
     assert [s.student for s in found.submissions] == ["alice", "bob", "Cy Dee"]
-    assert _roles(alice) == {"server": "alice.zip/alice/server.py", "client": "alice.zip/alice/client.py"}
+    assert _roles(alice) == {"server": "alice.zip/alice/server.py",
+                             "client": "alice.zip/alice/client.py"}
     assert _roles(bob) == {"server": "bob.zip/srv.py", "client": "bob.zip/cli.py"}
     assert _roles(cy) == {"server": "Cy Dee.zip/Lab 1/Lab 1/TCPServer.py"}
     assert [p.name for p in found.ignored] == ["grades.xlsx"] and found.unmatched == ()
@@ -115,7 +116,8 @@ def test_a_class_zip_of_per_student_zips_under_a_top_folder_is_graded(tmp_path):
     assert stdout.splitlines()[0] == (
         f"Found 3 students (one .zip per student, in {archive}/Lab1 submissions/)")
     students = json.loads((tmp_path / "out" / "results.json").read_text())["students"]
-    states = {s["student"]: [s["roles"][r]["state"] for r in ("server", "client")] for s in students}
+    states = {s["student"]: [s["roles"][r]["state"] for r in ("server", "client")]
+              for s in students}
     assert states == {"alice": ["graded", "graded"], "bob": ["graded", "graded"],
                       "Cy Dee": ["graded", "missing"]}
 

@@ -89,8 +89,9 @@ def canvas_file(name: str) -> Optional[CanvasFile]:
                           match.group("original") or match.group("entry"))
     match = CANVAS_NAME.match(name)
     if match:
-        return CanvasFile(match.group("uid"), match.group("name"), match.group("uid"),
-                          bool(match.group("late")), match.group("original") or match.group("entry"))
+        uid = match.group("uid")
+        return CanvasFile(uid, match.group("name"), uid, bool(match.group("late")),
+                          match.group("original") or match.group("entry"))
     return None
 
 

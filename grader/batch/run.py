@@ -237,7 +237,7 @@ def _first_line(found: Discovery, root: Path) -> str:
     line = (f"Found {count} student{'s' if count != 1 else ''} ({found.layout}, in "
             f"{found.where.rstrip('/')}/)")
     if found.ignored:
-        # in the class folder: by its path there; outside it (beside a wrapping folder): from the top
+        # by its path in the class folder; one beside a wrapping folder, from the top
         names = [_relative(p, found.root) if found.root in p.parents else _relative(p, root)
                  for p in found.ignored]
         line += "; ignored: " + ", ".join(names[:5]) + (
