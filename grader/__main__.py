@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="do not sandbox (faster; for submissions you trust)")
     batch.add_argument("--format", choices=["text", "junit"], default="text",
                        help="junit: also write junit.xml (default: text)")
+    batch.add_argument("--single-student", action="store_true",
+                       help="grade SUBMISSIONS even when it looks like one student with many "
+                            "Python files (refused otherwise: usually a class in the wrong place)")
     batch.set_defaults(handler=_batch)
     gradescope = commands.add_parser("gradescope", help="build or run the Gradescope autograder")
     actions = gradescope.add_subparsers(dest="action", metavar="ACTION")
@@ -104,7 +107,8 @@ def _batch(args) -> int:
         with sigterm_as_interrupt():
             return run_batch(Path(args.submissions), BatchOptions(
                 out=Path(args.out), jobs=args.jobs, timeout=args.timeout, strict=args.strict,
-                sandbox=_sandbox(args.sandbox), force=args.force, junit=args.format == "junit"))
+                sandbox=_sandbox(args.sandbox), force=args.force, junit=args.format == "junit",
+                single_student=args.single_student))
     except KeyboardInterrupt:
         print("grader: stopped (Ctrl-C or SIGTERM) before any program was graded; nothing was "
               "written.", file=sys.stderr)

@@ -92,8 +92,9 @@ def test_generated_class_in_each_layout(tmp_path, layout):
     elapsed = time.monotonic() - started
     assert run.returncode == 1, run.stderr  # 1: finished, with an error row (Gus's empty file)
     first = run.stdout.splitlines()[0]
-    assert first.startswith({"folders": "one folder per student", "canvas": "Canvas export",
-                             "gradescope": "Gradescope export"}[layout] + ": 11 students")
+    assert first.startswith("Found 11 students (" + {
+        "folders": "one folder per student", "canvas": "Canvas export",
+        "gradescope": "Gradescope export"}[layout] + ", in ")
     assert "Traceback" not in run.stdout + run.stderr
     assert run.stderr == ""  # no progress line when not on a terminal
     rows = _rows(out)
@@ -116,7 +117,7 @@ def test_generated_class_in_each_layout(tmp_path, layout):
     assert "server.txt" in find_row(rows, _student_column(layout, "Hal Text"), "ungraded_files")
 
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert data["layout"].lower().startswith(first.split(":")[0].lower()[:6])
+    assert f"({data['layout']}, in " in first
     assert len(data["students"]) == 11
     flood = next(s for s in data["students"] if "Flood" in s["student"] or "flood" in s["student"])
     assert flood["roles"]["server"]["state"] == "graded"
@@ -142,7 +143,8 @@ def test_zip_of_a_class_with_a_wrapping_folder(tmp_path):
     archive = mc.zip_folder(subs, tmp_path / "submissions.zip", inside="assignment_export")
     run = _batch(archive, "--out", tmp_path / "out", "--timeout", "1", "-j", "1")
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("Canvas export: 3 students")
+    assert run.stdout.startswith("Found 3 students (Canvas export, in ")
+    assert "submissions.zip/assignment_export/)" in run.stdout.splitlines()[0]
     rows = _rows(tmp_path / "out")
     assert find_row(rows, "leeann", "total") == "20"
 

@@ -52,7 +52,7 @@ def test_every_student_gets_a_row_and_every_output_is_written(tmp_path):
     root, out = _class(tmp_path / "subs"), tmp_path / "out"
     code, stdout, stderr = _run(root, out, CountingGrade())
     assert code == SOME_ERRORS  # dee's grader failure and bob's unreadable client are errors
-    assert stdout.splitlines()[0].startswith("one folder per student: 4 students")
+    assert stdout.splitlines()[0].startswith("Found 4 students (one folder per student, in ")
     table = _csv(out)
     assert [r[0] for r in table[1:]] == ["ann", "bob", "cy", "dee"]
     assert find_row(table, "ann", "total") == "20" and find_row(table, "ann", "status") == "graded"

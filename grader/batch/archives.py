@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Tuple
 
 from grader.batch import source
+from grader.batch.clutter import is_clutter
 
 # A student's zip of two programs is a few kB; anything near these is not a lab submission.
 MAX_STUDENT_ZIP_BYTES = 20_000_000
@@ -31,8 +32,6 @@ class Unpacked(NamedTuple):
 
 def unpack_archives(files: List[Path], names: Dict[Path, str], scratch: Path) -> Unpacked:
     """Unpack the .zip files among a student's ``files`` (named by ``names``) into ``scratch``."""
-    from grader.batch.discover import is_clutter  # discover imports this module
-
     kept: List[Path] = []
     shown = dict(names)
     origins: Dict[Path, Tuple[Path, str]] = {}

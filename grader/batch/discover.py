@@ -1,16 +1,27 @@
 """Find the students and their files in a submissions folder, whatever export it came from.
 
-Three layouts are recognised, in this order:
+The class is first looked for: lone folders around it (a zip of ``CS101/lab1/``, made by
+"Compress" or "Send to > Compressed folder") are stepped into when what they hold looks like a
+class rather than one student's work.  Its layout is then decided by what most of its entries
+look like, never by one file alone:
 
 - **Gradescope "Export Submissions"**: ``submission_metadata.yml`` beside one folder per
   submission (``submission_123456/``); the metadata names the submitters (one or a group).
 - **Canvas "Download Submissions"**: flat files named
-  ``<name>_[late_]<user id>_<attachment id>_<original name>``, where Canvas appends ``-1``,
-  ``-2`` to the original name of a resubmitted file; grouped per user id.
+  ``<name>_[late_]<user id>_<attachment id>_<original name>`` (text entries:
+  ``<name>_<user id>_text.html``), where Canvas appends ``-1``, ``-2`` to the original name of a
+  resubmitted file; grouped per user id.  With anonymous grading there is no name and the
+  submission's anonymous id stands for the user: ``[LATE_]anon_<id>_<attachment id>_<original>``
+  (canvas-lms lib/content_zipper.rb); grouped per anonymous id.  Chosen when such files are at
+  least as many as the folders and other programs beside them.
 - **One folder per student**: each folder holds that student's files (in any subfolders).
+- **One .zip per student**: ``alice.zip``, ``bob.zip``, each holding that student's files
+  (under a folder of its own or not).  Chosen when zips outnumber folders; in either of these
+  two layouts both a folder and a zip beside the others are a student.
 
-Anything that fits no student is returned in ``unmatched``, so the TA sees it; nothing is
-dropped except operating-system clutter (``__MACOSX``, ``.DS_Store``, ``__pycache__``).
+Anything that fits no student is reported, never dropped: Python files and links in
+``unmatched``, other files (a handout PDF, a README, a grades sheet) in ``ignored``.  Only
+operating-system clutter (``grader/batch/clutter.py``) is left out unsaid.
 
 Links are not followed out of a student's own folder (``grader/batch/confine.py`` has the
 rules); a link in the class folder itself (a student's folder or file that is a link) is not
@@ -26,24 +37,62 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 from grader.batch import confine, source, yaml_subset
 from grader.batch.archives import unpack_archives
+from grader.batch.clutter import is_clutter
 from grader.batch.roles import assign_roles, is_python_file
 from grader.inputs import InputError
 
 GRADESCOPE = "Gradescope export"
 CANVAS = "Canvas export"
 FOLDERS = "one folder per student"
+ZIPS = "one .zip per student"
 
 GRADESCOPE_METADATA = "submission_metadata.yml"
-_CLUTTER = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini", "__pycache__", ".git", ".idea",
-            ".vscode", ".ipynb_checkpoints"}
+# Both ids are required, except for a text entry or a link, which has no attachment: a file
+# like "lab_1_handout.pdf" or "grades_2024_fall.csv" is not taken for a Canvas name.
 CANVAS_NAME = re.compile(
-    r"^(?P<name>.+?)_(?P<late>late_)?(?P<uid>\d+)(?:_(?P<aid>\d+))?_(?P<original>.+)$",
+    r"^(?P<name>.+?)_(?P<late>late_)?(?P<uid>\d+)_"
+    r"(?:(?P<aid>\d+)_(?P<original>.+)|(?P<entry>text\.html|link\.html))$",
     re.IGNORECASE,
 )
+# Canvas with anonymous grading: the name is left out and "LATE" comes first.
+CANVAS_ANONYMOUS_NAME = re.compile(
+    r"^(?P<late>late_)?anon_(?P<anon>[0-9a-z]+)_(?P<late_after>late_)?"
+    r"(?:(?P<aid>\d+)_(?P<original>.+)|(?P<entry>text\.html|link\.html))$",
+    re.IGNORECASE,
+)
+# One student with more Python files than this, in a class of one, is most likely a whole class
+# found in the wrong place: it is not graded without --single-student.
+SUSPICIOUS_PYTHON_FILES = 4
+
+
+class CanvasFile(NamedTuple):
+    """What a Canvas export's file name says."""
+
+    group: str  # the files of one student share it: the user id, or "anon_<anonymous id>"
+    student: str  # the name to show
+    sid: str  # the Canvas user id; empty when the assignment was graded anonymously
+    late: bool
+    original: str  # the name the student gave the file
+
+
+def canvas_file(name: str) -> Optional[CanvasFile]:
+    """The parts of a Canvas export's file name, or None when it is not one."""
+    match = CANVAS_ANONYMOUS_NAME.match(name)
+    if match:
+        anon = match.group("anon")
+        return CanvasFile(f"anon_{anon}", f"Anonymous {anon}", "",
+                          bool(match.group("late") or match.group("late_after")),
+                          match.group("original") or match.group("entry"))
+    match = CANVAS_NAME.match(name)
+    if match:
+        uid = match.group("uid")
+        return CanvasFile(uid, match.group("name"), uid, bool(match.group("late")),
+                          match.group("original") or match.group("entry"))
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,11 +127,9 @@ class Discovery:
     layout: str
     root: Path
     submissions: Tuple[Submission, ...]
-    unmatched: Tuple[Path, ...]
-
-
-def is_clutter(path: Path) -> bool:
-    return path.name in _CLUTTER or path.suffix == ".pyc" or path.name.startswith("._")
+    unmatched: Tuple[Path, ...]  # programs and links that fit no student: listed, not graded
+    ignored: Tuple[Path, ...] = ()  # other files that fit no student (a handout, a README)
+    where: str = ""  # where the class was found, for the TA: "class.zip/CS101-lab1/"
 
 
 def _files_under(folder: Path, skip: Optional[Path]) -> confine.Walk:
@@ -120,24 +167,66 @@ def _regular_file(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
 
 
-def _top(root: Path, skip: Optional[Path]) -> Path:
-    """Step into a lone wrapping folder (a zip of ``export/`` holds everything inside it).
+def _is_zip(path: Path) -> bool:
+    return path.suffix.lower() == ".zip"
 
-    A lone folder is a wrapper when it holds an export's marks (Gradescope's metadata, Canvas's
-    file names) or folders and no program; otherwise it is the class's only student.
+
+def _is_program(path: Path) -> bool:
+    """A file that is, or may hold, a student's program: anything else fits no student."""
+    return is_python_file(path) or _is_zip(path)
+
+
+class _Vote(NamedTuple):
+    """What a folder's entries look like."""
+
+    canvas: int  # files named the way a Canvas export names them
+    folders: int
+    zips: int  # zips not named by Canvas
+    python: int  # Python files not named by Canvas
+
+    def layout(self, gradescope: bool) -> str:
+        if gradescope:
+            return GRADESCOPE
+        if self.canvas and self.canvas >= self.folders + self.zips + self.python:
+            return CANVAS
+        return ZIPS if self.zips > self.folders else FOLDERS
+
+    def is_class(self, gradescope: bool) -> bool:
+        """Looks like a class more than like one student's work (a student's folder holds
+        their programs, and maybe one folder or zip of them)."""
+        if gradescope or self.layout(False) == CANVAS:
+            return True
+        students = self.folders + self.zips
+        return (self.folders > 0 or self.zips > 1) and students > self.python
+
+
+def _vote(files: List[Path], dirs: List[Path], links: List[Path]) -> _Vote:
+    canvas = [f for f in files + links if canvas_file(f.name)]
+    others = [f for f in files if f not in canvas and _is_program(f)]
+    zips = sum(1 for f in others if _is_zip(f))
+    return _Vote(len(canvas), len(dirs), zips, len(others) - zips)
+
+
+def _top(root: Path, skip: Optional[Path]) -> Tuple[Path, List[Path]]:
+    """Step into lone wrapping folders (a zip of ``CS101/lab1/`` holds the class inside them).
+
+    A lone folder, beside nothing but files that are no programs, is a wrapper when what it
+    holds looks like a class (``_Vote.is_class``); otherwise it is the class's only student.
+    Returns the class folder and the files passed on the way (listed as ignored).
     """
-    for _ in range(5):
+    passed: List[Path] = []
+    for _ in range(8):
+        if _regular_file(root / GRADESCOPE_METADATA):
+            break
         files, dirs, links = _entries(root, skip)
-        if files or links or len(dirs) != 1:
+        if links or len(dirs) != 1 or any(_is_program(f) or canvas_file(f.name) for f in files):
             break
-        inner_files, inner_dirs, _ = _entries(dirs[0], skip)
-        wrapper = (_regular_file(dirs[0] / GRADESCOPE_METADATA)
-                   or any(CANVAS_NAME.match(f.name) for f in inner_files)
-                   or (inner_dirs and not any(is_python_file(f) for f in inner_files)))
-        if not wrapper:
+        inner = dirs[0]
+        if not _vote(*_entries(inner, skip)).is_class(_regular_file(inner / GRADESCOPE_METADATA)):
             break
-        root = dirs[0]
-    return root
+        passed.extend(files)
+        root = inner
+    return root, passed
 
 
 def discover(root: Path, *, skip: Optional[Path] = None, label: Optional[str] = None,
@@ -150,23 +239,53 @@ def discover(root: Path, *, skip: Optional[Path] = None, label: Optional[str] = 
     are not graded).  Raises ``InputError`` when there is nothing that looks like a submission.
     """
     top = Path(root)
-    root = _top(top, skip)
+    root, passed = _top(top, skip)
     files, dirs, links = _entries(root, skip)
+    where = label or str(top)
+    if root != top:
+        where = where.rstrip("/\\") + "/" + root.relative_to(top).as_posix()
     # Members of a class .zip that were links: never created (source.extract), but said.
     zip_links = _zip_links(top, root)
     context = _Context(top, scratch, zip_links)
-    if _regular_file(root / GRADESCOPE_METADATA):
+    gradescope = _regular_file(root / GRADESCOPE_METADATA)
+    layout = _vote(files, dirs, links).layout(gradescope)
+    if layout == GRADESCOPE:
         found = _gradescope(root, files, dirs, links, skip, context)
-    elif any(CANVAS_NAME.match(f.name) for f in files + links):
+    elif layout == CANVAS:
         found = _canvas(root, files, dirs, links, skip, context)
     else:
-        found = _folders(root, files, dirs, links, skip, context)
+        found = _folders(layout, root, files, dirs, links, skip, context)
     if not found.submissions:
         shown = label or str(top)
         if root != top:
             shown += f" ({root.relative_to(top).as_posix()})"
         raise InputError(_nothing_found(shown, files, dirs, links))
-    return found
+    return Discovery(found.layout, root, found.submissions, found.unmatched,
+                     tuple(passed) + found.ignored, where)
+
+
+def _left_over(files: List[Path], links: List[Path]) -> Tuple[List[Path], List[Path]]:
+    """Files and links at the top of the class that fit no student: (unmatched, ignored).
+    Programs and links are unmatched (one may be a student's work); the rest is ignored."""
+    unmatched = sorted([f for f in files if _is_program(f)] + links)
+    return unmatched, sorted(f for f in files if not _is_program(f))
+
+
+def suspicious(found: Discovery) -> Optional[str]:
+    """Why the layout found is likely wrong, or None: a class of one student with many Python
+    files is a whole class in an unusual layout far more often than one student's work."""
+    if len(found.submissions) != 1:
+        return None
+    sub = found.submissions[0]
+    python = [p for p in list(sub.files.values()) + list(sub.extra)
+              if is_python_file(Path(sub.shown(p)))]
+    if len(python) <= SUSPICIOUS_PYTHON_FILES:
+        return None
+    return (f"Found 1 student ({sub.student}, {found.layout}, in {found.where}) with {len(python)} "
+            "Python files: this looks like a whole class in a layout the grader did not recognise, "
+            "so nothing was graded. Give a folder with one folder (or .zip) per student, a Canvas "
+            "or a Gradescope export. If this really is one student's work, run the same command "
+            "with --single-student.")
 
 
 def _nothing_found(root: str, files: List[Path], dirs: List[Path], links: List[Path]) -> str:
@@ -175,9 +294,9 @@ def _nothing_found(root: str, files: List[Path], dirs: List[Path], links: List[P
         "it holds only " + ", ".join(p.name for p in entries[:5]) + (" ..." if len(entries) > 5 else ""))
     if links:
         seen += "; links in it are not followed"
-    return (f"No student submissions found in {root} ({seen}). Give one folder per student, a Canvas "
-            "export (files named like 'doejane_12345_67890_server.py') or a Gradescope export (with "
-            f"{GRADESCOPE_METADATA}).")
+    return (f"No student submissions found in {root} ({seen}). Give one folder (or .zip) per "
+            "student, a Canvas export (files named like 'doejane_12345_67890_server.py') or a "
+            f"Gradescope export (with {GRADESCOPE_METADATA}).")
 
 
 @dataclass(frozen=True)
@@ -267,54 +386,73 @@ def _snapshot(path: Path, boundary: Path, folder: Path) -> Path:
     return copy
 
 
-def _folders(root: Path, files: List[Path], dirs: List[Path], links: List[Path],
+def _folders(layout: str, root: Path, files: List[Path], dirs: List[Path], links: List[Path],
              skip: Optional[Path], context: _Context) -> Discovery:
+    """One folder or one .zip per student (both kinds are students in either layout)."""
     subs = []
     for d in dirs:
         walk = _files_under(d, skip)
         notes = tuple(walk.notes) + tuple(_zip_link_note(n) for n in context.zip_links.get(d.name, ()))
         subs.append(_submission(d.name, d.name, (Person(d.name),), walk.files, context, boundary=d,
                                 notes=notes))
-    return Discovery(FOLDERS, root, tuple(subs), tuple(sorted(files + links))
-                     + _zip_links_of_nobody(root, context, {d.name for d in dirs}))
+    taken = {d.name for d in dirs}
+    zips = [f for f in files if _is_zip(f)]
+    for z in zips:
+        name = z.name[:-len(".zip")]
+        key = name if name not in taken else z.name  # alice/ beside alice.zip: two students
+        taken.add(key)
+        subs.append(_submission(key, key, (Person(name),), [z], context, boundary=root))
+    subs.sort(key=lambda s: (s.student.lower(), s.key))
+    unmatched, ignored = _left_over([f for f in files if not _is_zip(f)], links)
+    return Discovery(layout, root, tuple(subs),
+                     tuple(unmatched) + _zip_links_of_nobody(root, context,
+                                                             taken | {z.name for z in zips}),
+                     tuple(ignored))
 
 
 def _canvas(root: Path, files: List[Path], dirs: List[Path], links: List[Path],
             skip: Optional[Path], context: _Context) -> Discovery:
     groups: Dict[str, List[Path]] = {}
     names: Dict[Path, str] = {}
-    who: Dict[str, str] = {}
+    who: Dict[str, CanvasFile] = {}
     late: Dict[str, bool] = {}
     notes: Dict[str, List[str]] = {}
-    unmatched: List[Path] = []
+    others: List[Path] = []
     for f in sorted(files + links):
-        match = CANVAS_NAME.match(f.name)
-        if not match:
-            unmatched.append(f)
+        parsed = canvas_file(f.name)
+        if parsed is None:
+            others.append(f)
             continue
-        uid = match.group("uid")
-        groups.setdefault(uid, [])
-        notes.setdefault(uid, [])
+        group = parsed.group
+        groups.setdefault(group, [])
+        notes.setdefault(group, [])
         if f in links:
-            notes[uid].append(f"{match.group('original')} is a link, not a file; links are not "
-                              "followed in a Canvas export, so it was not graded.")
+            notes[group].append(f"{parsed.original} is a link, not a file; links are not "
+                                "followed in a Canvas export, so it was not graded.")
         else:
-            groups[uid].append(f)
-        names[f] = match.group("original")
-        who.setdefault(uid, match.group("name"))
-        late[uid] = late.get(uid, False) or bool(match.group("late"))
+            groups[group].append(f)
+        names[f] = parsed.original
+        who.setdefault(group, parsed)
+        late[group] = late.get(group, False) or parsed.late
     for name in context.zip_links:
-        match = CANVAS_NAME.match(name)
-        if match and match.group("uid") in notes:
-            notes[match.group("uid")].append(_zip_link_note(match.group("original")))
+        parsed = canvas_file(name)
+        if parsed and parsed.group in notes:
+            notes[parsed.group].append(_zip_link_note(parsed.original))
+    unmatched, ignored = _left_over([f for f in others if f not in links],
+                                    [f for f in others if f in links])
     for d in dirs:
         unmatched.extend(_files_under(d, skip).files)
-    subs = [
-        _submission(f"{who[uid]}_{uid}", who[uid], (Person(who[uid], sid=uid),), groups[uid], context,
-                    late=late[uid], names=names, notes=tuple(notes[uid]))
-        for uid in sorted(groups, key=lambda u: (who[u].lower(), u))
-    ]
-    return Discovery(CANVAS, root, tuple(subs), tuple(unmatched))
+    subs = []
+    for group in sorted(groups, key=lambda g: (who[g].student.lower(), g)):
+        person = who[group]
+        # The key as before for a named student; an anonymous one has only its anonymous id.
+        key = group if not person.sid else f"{person.student}_{group}"
+        anonymous = (f"Graded anonymously in Canvas: {group} is the submission's anonymous id, "
+                     "not a student's.",) if not person.sid else ()
+        subs.append(_submission(key, person.student, (Person(person.student, sid=person.sid),),
+                                groups[group], context, late=late[group], names=names,
+                                notes=anonymous + tuple(notes[group])))
+    return Discovery(CANVAS, root, tuple(subs), tuple(unmatched), tuple(ignored))
 
 
 def _people(entry: object) -> Tuple[Person, ...]:
@@ -355,7 +493,7 @@ def _gradescope(root: Path, files: List[Path], dirs: List[Path], links: List[Pat
         notes += tuple(walk.notes) + tuple(_zip_link_note(n) for n in context.zip_links.get(key, ()))
         subs.append(_submission(key, student, people, walk.files, context, boundary=folders.get(key),
                                 notes=notes))
-    unmatched = [f for f in sorted(files + links) if f.name != GRADESCOPE_METADATA]
+    unmatched, ignored = _left_over([f for f in files if f.name != GRADESCOPE_METADATA], links)
     unmatched += _zip_links_of_nobody(root, context, set(folders))
     subs.sort(key=lambda s: (s.student.lower(), s.key))
-    return Discovery(GRADESCOPE, root, tuple(subs), tuple(unmatched))
+    return Discovery(GRADESCOPE, root, tuple(subs), tuple(unmatched), tuple(ignored))

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Text
 import grader
 from grader import tempdirs
 from grader.batch import source
-from grader.batch.discover import Discovery, Submission, discover
+from grader.batch.discover import Discovery, Submission, discover, suspicious
 from grader.batch.feedback import feedback_text, file_names
 from grader.batch.fingerprint import grader_fingerprint, submission_fingerprint
 from grader.batch.gradebook import render_csv
@@ -31,7 +31,7 @@ from grader.batch.pool import GradeFunction, PoolResult, Progress, Task, default
 from grader.batch.summary import summary_text
 from grader.exercise import ROLES
 from grader.inputs import InputError
-from grader.report.safe_text import writable
+from grader.report.safe_text import markup_text, writable
 from grader.results import Report
 
 RESULTS_JSON = "results.json"
@@ -53,6 +53,7 @@ class BatchOptions:
     sandbox: bool = False  # run programs in the namespaces sandbox (grader.sandbox)
     force: bool = False  # regrade everyone, even unchanged students
     junit: bool = False  # also write junit.xml
+    single_student: bool = False  # grade one student with many Python files (see suspicious())
 
 
 class _Stopped(BaseException):
@@ -219,7 +220,10 @@ def run_batch(
         with source.opened(Path(submissions)) as root, \
                 tempdirs.temporary("unpacked") as scratch:
             found = discover(root, skip=out, label=str(submissions), scratch=Path(scratch))
-            stdout.write(_first_line(found, submissions))
+            doubt = None if options.single_student else suspicious(found)
+            if doubt:
+                raise InputError(doubt)
+            stdout.write(_first_line(found, root))
             stdout.flush()
             return _grade_and_write(found, root, options, out, stdout, stderr, grade, show_progress)
     except InputError as exc:
@@ -227,11 +231,22 @@ def run_batch(
         return BAD_INPUT
 
 
-def _first_line(found: Discovery, submissions: Path) -> str:
-    line = f"{found.layout}: {len(found.submissions)} students in {submissions}"
+def _first_line(found: Discovery, root: Path) -> str:
+    """What was found, where, and what was left out: the TA checks it before trusting the rest."""
+    count = len(found.submissions)
+    line = (f"Found {count} student{'s' if count != 1 else ''} ({found.layout}, in "
+            f"{found.where.rstrip('/')}/)")
+    if found.ignored:
+        # by its path in the class folder; one beside a wrapping folder, from the top
+        names = [_relative(p, found.root) if found.root in p.parents else _relative(p, root)
+                 for p in found.ignored]
+        line += "; ignored: " + ", ".join(names[:5]) + (
+            f" and {len(names) - 5} more" if len(names) > 5 else "")
     if found.unmatched:
-        line += f" ({len(found.unmatched)} files that belong to no student are listed at the end)"
-    return line + "\n"
+        line += (f"; {len(found.unmatched)} file{'s' if len(found.unmatched) != 1 else ''} fit no "
+                 "student (listed at the end)")
+    # markup_text: a file name's escape codes must not reach the TA's terminal as such
+    return markup_text(line) + "\n"
 
 
 def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: Path,
@@ -299,6 +314,7 @@ def _write_results(found: Discovery, root: Path, options: BatchOptions, out: Pat
     unmatched = [_relative(p, root) for p in found.unmatched]
     try:
         write_outputs(out, results, found.layout, unmatched, options,
+                      ignored=[_relative(p, root) for p in found.ignored],
                       previous=previous or _load_previous(out),
                       grader_errors=pool.grader_errors if pool else [])
     except OSError as exc:
@@ -359,7 +375,7 @@ def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
 
 def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unmatched: Sequence[str],
                   options: BatchOptions, *, previous: Dict[str, Dict[str, Any]],
-                  grader_errors: Sequence[str] = (),
+                  grader_errors: Sequence[str] = (), ignored: Sequence[str] = (),
                   render_feedback: Optional[Callable[[Report], str]] = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     names = file_names((r.key, r.student) for r in results)
@@ -392,6 +408,7 @@ def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unma
         "options": _grading_options(options),
         "students": students,
         "unmatched_files": list(unmatched),
+        "ignored_files": list(ignored),  # not programs (a handout, a README): not graded
     }
     _write(out / RESULTS_JSON, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     # utf-8-sig: spreadsheets then read non-ASCII names correctly.
