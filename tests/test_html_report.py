@@ -293,7 +293,8 @@ var shown = function () { return document.querySelectorAll('#students > tbody:no
 var state = function () { return document.getElementById('filter-state').textContent; };
 var out = {all: [shown(), state()]};
 check.value = 'server.closes'; check.dispatchEvent(new Event('change'));
-out.closes = [shown(), state(), result.value, document.getElementById('filter-clear').hidden];
+out.closes = [shown(), state(), result.value, document.getElementById('filter-clear').hidden,
+              document.querySelector('th.k.picked').dataset.check];
 check.value = ''; result.value = 'failed'; result.dispatchEvent(new Event('change'));
 out.anyFailed = [shown(), state()];
 document.getElementById('filter-clear').click();
@@ -311,7 +312,8 @@ def test_filter_by_check_and_result_in_chromium(tmp_path):
     got = _probe(tmp_path, results, "", 1280, _FILTER)
     assert got["all"] == [40, "40 of 40 students shown."]
     # Choosing a check lists who did not pass it, says so, and offers to clear.
-    assert got["closes"] == [10, "10 of 40 students shown: did not pass server.closes.", "notpassed", False]
+    assert got["closes"] == [10, "10 of 40 students shown: did not pass server.closes.", "notpassed",
+                             False, "server.closes"]
     assert got["anyFailed"] == [16, "16 of 40 students shown: failed any check."]  # 10 + 8 - 2 both
     assert got["cleared"] == [40, "40 of 40 students shown.", "", ""]
     # A pass-rate bar is a shortcut to the same filter.

@@ -52,8 +52,8 @@ th[aria-sort=ascending] button::after { content: " \\25B2"; }
 th[aria-sort=descending] button::after { content: " \\25BC"; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 /* The name stays in view when the table scrolls sideways (on a phone). */
-#students .name { position: sticky; left: 0; z-index: 1; background: #fff; min-width: 6.5rem;
-                  max-width: 11rem; overflow-wrap: anywhere; font-weight: normal; }
+#students .name { position: sticky; left: 0; z-index: 1; background: #fff; min-width: 8rem;
+                  box-shadow: inset 0 -1px 0 var(--line); overflow-wrap: anywhere; font-weight: normal; }
 #students thead th.name { background: #f6f8fa; z-index: 4; font-weight: 600; }
 #students tr.main { scroll-margin-top: var(--head-h); }
 button.who { all: unset; cursor: pointer; color: #0550ae; text-decoration: underline; }
@@ -66,6 +66,7 @@ button.who { all: unset; cursor: pointer; color: #0550ae; text-decoration: under
                       max-height: 7.5em; margin: 0 auto; white-space: normal; line-height: 1.15; }
 #students td.k { text-align: center; padding: .35rem .1rem; width: 1.6rem; min-width: 1.6rem;
                  font-weight: 700; }
+#students th.k.picked { background: #ddf4ff; }
 #students .first-client { border-left: 2px solid #8c959f; }
 td.k.p { color: var(--ok); } td.k.f { color: #fff; background: var(--bad); }
 td.k.s { color: var(--skip); background: #fff4d1; } td.k.m { color: var(--mute); background: #eaeef2; }
@@ -84,9 +85,12 @@ pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; paddin
 @media (max-width: 60rem) {
   body { padding: .8rem .6rem 2rem; }
   .table-wrap { overflow: auto; max-height: 85vh; border: 1px solid var(--line); }
+  #students .name { max-width: 10rem; }
   .detail-box { position: sticky; left: .5rem; width: calc(100vw - 3.5rem); }
   tr.detail > td { padding: .5rem 0; }
+  .detail-box { overflow-x: auto; }
   .checks td, .checks th { padding: .3rem .25rem; }
+  .checks td:nth-child(2) { overflow-wrap: anywhere; min-width: 5rem; }
 }
 /* Where the keyboard is must always be visible (last, so no rule above can take it away). */
 body :focus-visible, #students :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; border-radius: 2px; }
@@ -170,6 +174,9 @@ SCRIPT = """
     }
     state.textContent = text + '.';
     clearBtn.hidden = !want;
+    table.querySelectorAll('thead th[data-check]').forEach(function (th) {
+      th.classList.toggle('picked', !!want && th.getAttribute('data-check') === check);
+    });
     document.documentElement.setAttribute('data-shown', String(shown));
   }
   checkSel.addEventListener('change', function () {
