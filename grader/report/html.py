@@ -1,7 +1,10 @@
 """``report.html``: the class at a glance, in one self-contained page.
 
-No network and no other files: the CSS, the script and the charts (inline SVG) are all in the
-page, so it can be mailed or opened from a USB stick.  Everything that came from a student
+No network and no other files: the CSS, the script (``html_assets``) and the charts are all in
+the page, so it can be mailed or opened from a USB stick; its only links out are to the
+``feedback/<name>.txt`` files the batch writes beside it.  The student table is also a matrix,
+one cell per check, so a TA sees who failed what without opening anyone; the script only adds
+sorting, filtering and opening details, and without it every row and detail is shown.  Everything that came from a student
 (names, file names, output, tracebacks) goes through ``html.escape`` (after ``safe_text.markup_text``:
 no lone surrogate or control character reaches the page) and only ever into text or
 quoted attributes, never into the script; a Content-Security-Policy with a per-page nonce
