@@ -1,7 +1,10 @@
 """``report.html``: the class at a glance, in one self-contained page.
 
-No network and no other files: the CSS, the script and the charts (inline SVG) are all in the
-page, so it can be mailed or opened from a USB stick.  Everything that came from a student
+No network and no other files: the CSS, the script (``html_assets``) and the charts are all in
+the page, so it can be mailed or opened from a USB stick; its only links out are to the
+``feedback/<name>.txt`` files the batch writes beside it.  The student table is also a matrix,
+one cell per check, so a TA sees who failed what without opening anyone; the script only adds
+sorting, filtering and opening details, and without it every row and detail is shown.  Everything that came from a student
 (names, file names, output, tracebacks) goes through ``html.escape`` (after ``safe_text.markup_text``:
 no lone surrogate or control character reaches the page) and only ever into text or
 quoted attributes, never into the script; a Content-Security-Policy with a per-page nonce
@@ -13,12 +16,14 @@ import html
 import secrets
 import statistics
 import time
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import quote
 
 from grader.batch.feedback import missing_advice
-from grader.batch.outcome import StudentResult
+from grader.batch.outcome import MISSING, StudentResult
 from grader.batch.summary import failed_checks
 from grader.exercise import HELLO_WORLD, ROLES
+from grader.report.html_assets import CSS, HEAD_SCRIPT, SCRIPT
 from grader.report.safe_text import markup_text
 from grader.results import Report, Status
 
@@ -33,99 +38,6 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-_CSS = """
-:root { --ok:#1a7f37; --bad:#c62828; --skip:#8a6d00; --ink:#1f2328; --mute:#59636e; --line:#d0d7de; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-       margin: 0 auto; padding: 1.2rem 1.5rem 3rem; max-width: 1200px; }
-h1 { font-size: 1.5rem; margin: 0 0 .2rem; } h2 { font-size: 1.15rem; margin: 1.8rem 0 .6rem; }
-.meta { color: var(--mute); margin: 0 0 1rem; }
-.cards { display: flex; flex-wrap: wrap; gap: .6rem; margin: .8rem 0; padding: 0; list-style: none; }
-.cards li { border: 1px solid var(--line); border-radius: 6px; padding: .45rem .8rem; min-width: 7rem; }
-.cards b { display: block; font-size: 1.3rem; }
-.charts { display: flex; flex-wrap: wrap; gap: 2rem; align-items: flex-start; }
-figure { margin: 0; } figcaption { color: var(--mute); font-size: .9rem; margin-top: .3rem; }
-svg text { font: 11px system-ui, sans-serif; fill: var(--ink); }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { background: #f6f8fa; position: sticky; top: 0; }
-th button { all: unset; cursor: pointer; font-weight: 600; }
-th[aria-sort=ascending] button::after { content: " \\25B2"; }
-th[aria-sort=descending] button::after { content: " \\25BC"; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-button.who { all: unset; cursor: pointer; color: #0550ae; text-decoration: underline; }
-.status { font-weight: 600; } .s-graded { color: var(--ok); } .s-missing, .s-error { color: var(--bad); }
-.s-late { color: var(--skip); }
-tr.detail > td { background: #fafbfc; padding: .6rem 1rem 1rem; }
-.role { margin: .4rem 0 1rem; }
-.checks td, .checks th { border-bottom: 1px solid #eaeef2; font-size: .92rem; }
-.passed { color: var(--ok); } .failed { color: var(--bad); } .skipped { color: var(--skip); }
-pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; padding: .5rem;
-      border-radius: 4px; max-height: 24rem; overflow: auto; margin: .3rem 0; }
-.toolbar { margin: .4rem 0 .6rem; } .toolbar button { margin-right: .4rem; }
-.muted { color: var(--mute); }
-"""
-
-_SCRIPT = """
-(function () {
-  var table = document.getElementById('students');
-  var heads = table.querySelectorAll('th[data-key]');
-  function sortBy(key, dir) {
-    var th = table.querySelector('th[data-key="' + key + '"]');
-    if (!th) return;
-    var numeric = th.getAttribute('data-type') === 'num';
-    var bodies = Array.prototype.slice.call(table.tBodies);
-    bodies.sort(function (a, b) {
-      var x = a.getAttribute('data-' + key), y = b.getAttribute('data-' + key);
-      var c = numeric ? (parseFloat(x) - parseFloat(y)) : x.localeCompare(y);
-      if (c === 0) c = a.getAttribute('data-student').localeCompare(b.getAttribute('data-student'));
-      return dir === 'desc' ? -c : c;
-    });
-    bodies.forEach(function (b) { table.appendChild(b); });
-    heads.forEach(function (h) { h.removeAttribute('aria-sort'); });
-    th.setAttribute('aria-sort', dir === 'desc' ? 'descending' : 'ascending');
-  }
-  heads.forEach(function (th) {
-    th.querySelector('button').addEventListener('click', function () {
-      var dir = th.getAttribute('aria-sort') === 'ascending' ? 'desc' : 'asc';
-      sortBy(th.getAttribute('data-key'), dir);
-    });
-  });
-  function setOpen(body, open) {
-    body.querySelector('tr.detail').hidden = !open;
-    body.querySelector('button.who').setAttribute('aria-expanded', open ? 'true' : 'false');
-  }
-  Array.prototype.forEach.call(table.tBodies, function (body) {
-    body.querySelector('button.who').addEventListener('click', function () {
-      setOpen(body, body.querySelector('tr.detail').hidden);
-    });
-  });
-  document.getElementById('expand-all').addEventListener('click', function () {
-    Array.prototype.forEach.call(table.tBodies, function (b) { setOpen(b, true); });
-  });
-  document.getElementById('collapse-all').addEventListener('click', function () {
-    Array.prototype.forEach.call(table.tBodies, function (b) { setOpen(b, false); });
-  });
-  // The address can ask for a view: #sort=total-desc, #open=<row id>.
-  function fromHash() {
-    location.hash.slice(1).split('&').forEach(function (part) {
-      var kv = part.split('='), value = decodeURIComponent(kv[1] || '');
-      if (kv[0] === 'sort') {
-        var m = value.match(/^(.*?)(?:-(asc|desc))?$/);
-        sortBy(m[1], m[2] || 'asc');
-      } else if (kv[0] === 'open') {
-        var body = document.getElementById(value);
-        if (body) { setOpen(body, true); body.scrollIntoView(); }
-      }
-    });
-  }
-  window.addEventListener('hashchange', fromHash);
-  fromHash();
-  document.documentElement.setAttribute('data-ready', 'yes');
-})();
-"""
-
-
 def _histogram(scores: Sequence[float], max_score: float) -> str:
     """Bars of how many students got each total score (one bar per point, up to 40 bars)."""
     top = max(1, int(max_score + 0.999))
@@ -137,7 +49,7 @@ def _histogram(scores: Sequence[float], max_score: float) -> str:
     plot_w, plot_h = w - left - 8, h - bottom - top_pad
     peak = max(bins) or 1
     bar_w = plot_w / len(bins)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
              f'aria-labelledby="hist-title" id="histogram"><title id="hist-title">Students per '
              f'total score</title>',
              f'<line x1="{left}" y1="{h - bottom}" x2="{w - 8}" y2="{h - bottom}" stroke="#8c959f"/>',
@@ -182,25 +94,94 @@ def pass_rates(results: Sequence[StudentResult]) -> List[tuple]:
 
 
 def _pass_rate_chart(rows: Sequence[tuple]) -> str:
-    label_w, bar_max, row_h = 190, 300, 20
-    h = row_h * len(rows) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_max + 60}" height="{h}" '
-             f'role="img" aria-labelledby="rate-title" id="pass-rates"><title id="rate-title">'
-             f'Share of graded programs passing each check</title>']
-    for i, (cid, desc, passed, graded) in enumerate(rows):
-        y = 5 + i * row_h
+    """One bar per check, in HTML so that it scales to any screen; a bar is a button that
+    filters the table to the students who did not pass that check."""
+    items = []
+    for cid, desc, passed, graded in rows:
         share = passed / graded if graded else 0.0
-        colour = "#1a7f37" if share >= 0.8 else "#bf8700" if share >= 0.5 else "#c62828"
-        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{_e(cid)}</text>'
-                     f'<rect x="{label_w}" y="{y + 2}" width="{bar_max}" height="{row_h - 6}" fill="#eaeef2"/>'
-                     f'<rect class="rate" x="{label_w}" y="{y + 2}" width="{bar_max * share:.1f}" '
-                     f'height="{row_h - 6}" fill="{colour}" data-check="{_e(cid)}" '
-                     f'data-passed="{passed}" data-graded="{graded}"><title>{_e(cid)}: {_e(desc)} '
-                     f'({passed} of {graded} passed)</title></rect>'
-                     f'<text x="{label_w + bar_max + 6}" y="{y + 13}">'
-                     f'{"-" if not graded else f"{round(100 * share)}%"}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        level = "good" if share >= 0.8 else "mid" if share >= 0.5 else "low"
+        items.append(
+            f'<li><button type="button" class="rate rate-{level}" data-check="{_e(cid)}" '
+            f'data-passed="{passed}" data-graded="{graded}" title="{_e(cid)}: {_e(desc)} ({passed} '
+            f'of {graded} passed). Show who did not pass it."><span class="rate-id">{_e(cid)}</span>'
+            f'<span class="rate-bar"><span class="rate-fill" style="width:{100 * share:.1f}%">'
+            f'</span></span><span class="rate-pct">{"-" if not graded else f"{round(100 * share)}%"}'
+            f'</span></button></li>')
+    return f'<ul class="rates" id="pass-rates">{"".join(items)}</ul>'
+
+
+# One letter per check and student: what the matrix cell shows, and what the filter matches.
+PASSED, FAILED, SKIPPED, NO_PROGRAM, NOT_GRADED = "p", "f", "s", "m", "e"
+_MARK = {PASSED: "\u2713", FAILED: "\u2717", SKIPPED: "\u2013", NO_PROGRAM: "\u2205", NOT_GRADED: "!"}
+_WORD = {PASSED: "passed", FAILED: "failed", SKIPPED: "skipped", NO_PROGRAM: "program missing",
+         NOT_GRADED: "not graded"}
+_LEGEND = {SKIPPED: "skipped (an earlier check failed)", NOT_GRADED: "not graded (error)"}
+_FROM_STATUS = {Status.PASSED: PASSED, Status.FAILED: FAILED, Status.SKIPPED: SKIPPED}
+# The result filter's choices: (value, label, letters it matches).
+RESULT_GROUPS = (("notpassed", "Did not pass", "fsme"), ("failed", "Failed", "f"),
+                 ("skipped", "Skipped", "s"), ("ungraded", "Missing or not graded", "me"),
+                 ("passed", "Passed", "p"))
+
+
+def check_columns() -> List[Tuple[str, str, str]]:
+    """(role, check id, description) per check, in the exercise's order: the matrix's columns."""
+    return [(role, spec.id, spec.description) for role in ROLES for spec in HELLO_WORLD.specs(role)]
+
+
+def check_codes(result: StudentResult) -> str:
+    """The student's result on every check (``check_columns`` order), one letter each."""
+    codes = []
+    for role, cid, _ in check_columns():
+        outcome = result.roles[role]
+        if outcome.report is None:
+            codes.append(NO_PROGRAM if outcome.state == MISSING else NOT_GRADED)
+            continue
+        status = next((c.status for c in outcome.report.checks if c.id == cid), None)
+        codes.append(_FROM_STATUS.get(status, NOT_GRADED))
+    return "".join(codes)
+
+
+def _matrix_cells(result: StudentResult, codes: str) -> str:
+    who = _e(result.student)
+    cells = []
+    previous_role = ""
+    for (role, cid, _), code in zip(check_columns(), codes):
+        edge = " first-client" if previous_role and role != previous_role else ""
+        previous_role = role
+        cells.append(f'<td class="k {code}{edge}" title="{who}, {_e(cid)}: {_WORD[code]}">{_MARK[code]}</td>')
+    return "".join(cells)
+
+
+def _matrix_headers() -> str:
+    cells = []
+    previous_role = ""
+    for role, cid, desc in check_columns():
+        edge = " first-client" if previous_role and role != previous_role else ""
+        previous_role = role
+        short = cid.split(".", 1)[-1].replace("_", " ")
+        cells.append(f'<th class="k{edge}" scope="col" data-check="{_e(cid)}" title="{_e(cid)}: '
+                     f'{_e(desc)}"><span>{_e(short)}</span></th>')
+    return "".join(cells)
+
+
+def _legend() -> str:
+    return ('<p class="legend" id="legend">' + "".join(
+        f'<span><b>{_MARK[code]}</b> {_LEGEND.get(code, _WORD[code])}</span> ' for code in _MARK) + "</p>")
+
+
+def _filters() -> str:
+    groups = []
+    for role in ROLES:
+        options = "".join(f'<option value="{_e(cid)}">{_e(cid)}</option>'
+                          for r, cid, _ in check_columns() if r == role)
+        groups.append(f'<optgroup label="{role.capitalize()}">{options}</optgroup>')
+    results = "".join(f'<option value="{value}" data-codes="{codes}">{label}</option>'
+                      for value, label, codes in RESULT_GROUPS)
+    return ('<div class="filters needs-js" id="filters"><label>Check <select id="filter-check">'
+            f'<option value="">any check</option>{"".join(groups)}</select></label>'
+            '<label>Result <select id="filter-result"><option value="">all students</option>'
+            f'{results}</select></label><button type="button" id="filter-clear" hidden>Clear filter'
+            '</button></div><p id="filter-state" class="needs-js" role="status" aria-live="polite"></p>')
 
 
 def _clip(text: str) -> str:
@@ -217,7 +198,7 @@ def _report_details(report: Report) -> str:
                         for label, value in (("expected", c.expected), ("actual", c.actual),
                                              ("hint", c.hint)) if value)
         extra += "".join(f"<div class=\"muted\">{_e(n)}</div>" for n in c.notes)
-        rows.append(f'<tr class="check-{c.status.value}" data-check="{_e(c.id)}">'
+        rows.append('<tr>'
                     f'<td class="{c.status.value}">{c.status.value}</td><td>{_e(c.id)}</td>'
                     f'<td>{_e(c.description)}{extra}</td>'
                     f'<td class="n">{_num(c.points)}/{_num(c.max_points)}</td></tr>')
@@ -245,7 +226,7 @@ def _report_details(report: Report) -> str:
     return "".join(parts)
 
 
-def _student_details(result: StudentResult, feedback_file: Optional[str]) -> str:
+def _student_details(result: StudentResult, row_id: str, feedback_file: Optional[str]) -> str:
     parts = []
     for role in ROLES:
         outcome = result.roles[role]
@@ -264,9 +245,14 @@ def _student_details(result: StudentResult, feedback_file: Optional[str]) -> str
         parts.append("<ul class=\"notes\">" + "".join(f"<li>{_e(n)}</li>" for n in result.notes) + "</ul>")
     if result.extra:
         parts.append("<p>Not graded: " + ", ".join(_e(x) for x in result.extra) + "</p>")
+    links = [f'<a href="#open={row_id}">Link to this student</a>']
     if feedback_file:
-        parts.append(f"<p class=\"muted\">Feedback file: feedback/{_e(feedback_file)}</p>")
-    return "".join(parts)
+        # The batch writes feedback/<name>.txt next to this page (batch.run.write_outputs).
+        name = f"{feedback_file}.txt"
+        links.append(f'Feedback file: <a href="feedback/{_e(quote(name))}">feedback/{_e(name)}</a>')
+    parts.append(f'<p class="muted links">{" &middot; ".join(links)}</p>')
+    return f'<div class="detail-box">{"".join(parts)}</div>'
+
 
 
 def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched: Sequence[str] = (),
@@ -292,18 +278,23 @@ def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched
     for i, r in enumerate(results):
         row_id = f"s{i}"
         server, client = r.roles["server"], r.roles["client"]
+        codes = check_codes(r)
+        # The main row's id is "open=<row id>" so that #open=s3 finds the row even without the
+        # script (which also opens the details).
         bodies.append(
             f'<tbody id="{row_id}" data-key="{_e(r.key)}" data-student="{_e(r.student.lower())}" '
             f'data-status="{_e(r.status)}" data-server="{server.score:g}" data-client="{client.score:g}" '
-            f'data-total="{r.score:g}">'
-            f'<tr class="main"><td><button class="who" type="button" aria-expanded="false" '
-            f'aria-controls="{row_id}-detail">{_e(r.student)}</button></td>'
+            f'data-total="{r.score:g}" data-checks="{codes}">'
+            f'<tr class="main" id="open={row_id}"><th class="name" scope="row"><button class="who" '
+            f'type="button" aria-expanded="true" aria-controls="{row_id}-detail">{_e(r.student)}'
+            f'</button></th>'
+            f'<td class="n total">{_num(r.score)}/{_num(r.max_score)}</td>'
             f'<td class="status s-{_e(r.status)}">{_e(r.status)}</td>'
             f'<td class="n">{_num(server.score)}/{_num(server.max_score)}</td>'
             f'<td class="n">{_num(client.score)}/{_num(client.max_score)}</td>'
-            f'<td class="n total">{_num(r.score)}/{_num(r.max_score)}</td></tr>'
-            f'<tr class="detail" id="{row_id}-detail" hidden><td colspan="5">'
-            f'{_student_details(r, feedback_files.get(r.key))}</td></tr></tbody>')
+            f'{_matrix_cells(r, codes)}</tr>'
+            f'<tr class="detail" id="{row_id}-detail"><td colspan="{5 + len(codes)}">'
+            f'{_student_details(r, row_id, feedback_files.get(r.key))}</td></tr></tbody>')
 
     unmatched_html = ""
     if unmatched:
@@ -316,11 +307,15 @@ def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched
             f"<b>{_e(c)}</b> ({f} of {g})" for c, f, g in worst) + ".</p>")
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
            "img-src data:; base-uri 'none'; form-action 'none'")
+    n_checks = {role: sum(1 for r, _, _ in check_columns() if r == role) for role in ROLES}
+    groups = "".join(f'<th class="group{" first-client" if i else ""}" colspan="{n_checks[role]}" '
+                     f'scope="colgroup">{role.capitalize()} checks</th>' for i, role in enumerate(ROLES))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title><style>{_CSS}</style></head>
+<title>{_e(title)}</title><style>{CSS}</style>
+<script nonce="{nonce}">{HEAD_SCRIPT}</script></head>
 <body>
 <h1>{_e(title)}</h1>
 <p class="meta">{_e(layout)}{" &middot; " if layout else ""}generated {_e(generated)}</p>
@@ -329,22 +324,27 @@ def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched
 <div class="charts">
 <figure>{_histogram(scores, max_score)}<figcaption>Students per total score.</figcaption></figure>
 <figure>{_pass_rate_chart(pass_rates(results))}<figcaption>Share of graded programs that pass each
-check (missing programs are not counted).</figcaption></figure>
+check (missing programs are not counted). <span class="needs-js">Click a check to list the students
+who did not pass it.</span></figcaption></figure>
 </div>
-<h2>Students</h2>
-<div class="toolbar"><button type="button" id="expand-all">Show all details</button><button
+<h2 id="students-heading">Students</h2>
+{_filters()}
+<div class="toolbar needs-js"><button type="button" id="expand-all">Show all details</button><button
 type="button" id="collapse-all">Hide all details</button> <span class="muted">Click a column to sort,
 a name for that student's checks, output and timeline.</span></div>
-<table id="students"><thead><tr>
-<th data-key="student" data-type="text"><button type="button">Student</button></th>
-<th data-key="status" data-type="text"><button type="button">Status</button></th>
-<th data-key="server" data-type="num" class="n"><button type="button">Server</button></th>
-<th data-key="client" data-type="num" class="n"><button type="button">Client</button></th>
-<th data-key="total" data-type="num" class="n"><button type="button">Total</button></th>
-</tr></thead>
+{_legend()}
+<div class="table-wrap">
+<table id="students" aria-labelledby="students-heading"><thead><tr>
+<th data-key="student" data-type="text" class="name" rowspan="2" scope="col"><button type="button">Student</button></th>
+<th data-key="total" data-type="num" class="n" rowspan="2" scope="col"><button type="button">Total</button></th>
+<th data-key="status" data-type="text" rowspan="2" scope="col"><button type="button">Status</button></th>
+<th data-key="server" data-type="num" class="n" rowspan="2" scope="col"><button type="button">Server</button></th>
+<th data-key="client" data-type="num" class="n" rowspan="2" scope="col"><button type="button">Client</button></th>
+{groups}</tr><tr>{_matrix_headers()}</tr></thead>
 {"".join(bodies)}
 </table>
+</div>
 {unmatched_html}
-<script nonce="{nonce}">{_SCRIPT}</script>
+<script nonce="{nonce}">{SCRIPT}</script>
 </body></html>
 """
