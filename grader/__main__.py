@@ -174,12 +174,28 @@ def _grade_one(args) -> int:
             timeout=args.timeout, strict=args.strict, sandbox=sandbox), started=started)
     except InputError as exc:
         print("grader: %s" % exc, file=sys.stderr)
+        if args.format == "classroom":  # the student still gets 0 of the role's points, and why
+            from grader.report.classroom import render_ungradable
+
+            sys.stdout.write(render_ungradable(args.command, args.file, str(exc)))
+            return _CLASSROOM_RESULT_WRITTEN
         return ExitCode.BAD_INPUT
     finally:
         for run in started:
             run.discard()  # only does something to a run the grading did not adopt
     sys.stdout.write(render([report], color=_use_color(sys.stdout), verbose=args.verbose))
+    if args.format == "classroom":  # stdout is the step's output file: the checklist goes to the log
+        from grader.report import render as render_as
+
+        sys.stderr.write(render_as("text", [report], color=_use_color(sys.stderr), verbose=args.verbose))
+        return _CLASSROOM_RESULT_WRITTEN
     return ExitCode.FULL_MARKS if report.full_marks else ExitCode.CHECKS_FAILED
+
+
+# --format classroom: the step succeeds whenever it wrote its result, whatever the score.  A failed
+# step would skip the steps after it (the other role, the reporter) and the points would be lost;
+# the reporter fails the run itself when a check failed, so the student still sees a red mark.
+_CLASSROOM_RESULT_WRITTEN = 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
