@@ -49,8 +49,9 @@ def _quoted(text: str) -> str:
 
 
 def _check_file(role: str, name: str) -> str:
-    path = PurePosixPath(name.replace("\\", "/"))
-    if not name or path.is_absolute() or ".." in path.parts or any(ord(c) < 32 for c in name):
+    path = PurePosixPath(name.replace("\\", "/"))  # the runner is Linux: forward slashes
+    if (not name or path.is_absolute() or ".." in path.parts or name.startswith("-")
+            or any(ord(c) < 32 for c in name)):
         raise WorkflowError("the %s file %r must be a path inside the repository, such as %s.py"
                             % (role, name, role))
     return str(path)
@@ -77,8 +78,7 @@ def grading_command(role: str, file: str, options: WorkflowOptions) -> str:
 
 def render_workflow(options: WorkflowOptions) -> str:
     roles = [role for role in ROLES if role in options.files]
-    for role in roles:
-        _check_file(role, options.files[role])
+    options = options._replace(files={role: _check_file(role, options.files[role]) for role in roles})
     lines = [
         "# Written by: python -m grader classroom workflow",
         "# GitHub Classroom reads the points from the reporter step: keep the workflow's name",

@@ -228,7 +228,7 @@ def test_the_workflow_has_classrooms_shape_and_wires_every_step_to_the_reporter(
 
 def test_the_commands_grade_the_files_given(tmp_path):
     out = tmp_path / "classroom.yml"
-    result = write_workflow(out, "--server", "src/my_server.py", "--client", "my client.py",
+    result = write_workflow(out, "--server", "src\\my_server.py", "--client", "my client.py",
                             "--timeout", "3")
     assert result.returncode == 0, result.stderr
     for step in steps_of(yaml.safe_load(out.read_text())):
@@ -253,6 +253,7 @@ def test_it_refuses_to_overwrite_without_force(tmp_path):
 @pytest.mark.parametrize("options, said", [
     (["--server", "../server.py"], "inside the repository"),
     (["--client", "/home/me/client.py"], "inside the repository"),
+    (["--server=-x.py"], "inside the repository"),
     (["--grader-repo", "not a repo"], "OWNER/NAME"),
 ])
 def test_bad_options_are_refused_and_nothing_is_written(tmp_path, options, said):
