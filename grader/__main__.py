@@ -82,7 +82,48 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--root", default="/autograder", metavar="DIR",
                      help="Gradescope's autograder folder (default: /autograder)")
     run.set_defaults(handler=_gradescope_run)
+    classroom = commands.add_parser("classroom", help="set up GitHub Classroom autograding")
+    classroom_actions = classroom.add_subparsers(dest="action", metavar="ACTION")
+    classroom_actions.required = True
+    workflow = classroom_actions.add_parser(
+        "workflow", help="write the GitHub Actions workflow for the assignment's template repository",
+        description="Write .github/workflows/classroom.yml: it grades the students' server and "
+        "client on every push and reports the points, with partial credit, to GitHub Classroom.")
+    workflow.add_argument("--out", default=".github/workflows/classroom.yml", metavar="FILE",
+                          help="where to write it (default: .github/workflows/classroom.yml)")
+    workflow.add_argument("--server", default="server.py", metavar="FILE",
+                          help="the students' server file, in their repository (default: server.py)")
+    workflow.add_argument("--client", default="client.py", metavar="FILE",
+                          help="the students' client file, in their repository (default: client.py)")
+    workflow.add_argument("--grader-repo", default=None, metavar="OWNER/NAME",
+                          help="check the grader out of this GitHub repository (default: the "
+                               "template repository holds the grader/ folder itself)")
+    workflow.add_argument("--grader-ref", default="main", metavar="REF",
+                          help="branch, tag or commit of --grader-repo (default: main)")
+    workflow.add_argument("--python", default="3.x", metavar="VERSION",
+                          help="the Python that actions/setup-python installs (default: 3.x)")
+    workflow.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                          help="time limit for each program (default: 5)")
+    workflow.add_argument("--force", action="store_true", help="replace the file if it exists")
+    workflow.set_defaults(handler=_classroom_workflow)
     return parser
+
+
+def _classroom_workflow(args) -> int:
+    from pathlib import Path
+
+    from grader.classroom_workflow import WorkflowError, WorkflowOptions, next_steps, write_workflow
+
+    options = WorkflowOptions(files={"server": args.server, "client": args.client},
+                              grader_repo=args.grader_repo, grader_ref=args.grader_ref,
+                              python=args.python, timeout=args.timeout)
+    try:
+        out = write_workflow(Path(args.out), options, force=args.force)
+    except WorkflowError as exc:
+        print("grader: %s" % exc, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    print("\n".join(next_steps(out, options)))
+    return ExitCode.FULL_MARKS
 
 
 def _jobs(text: str) -> int:
@@ -178,12 +219,28 @@ def _grade_one(args) -> int:
             timeout=args.timeout, strict=args.strict, sandbox=sandbox), started=started)
     except InputError as exc:
         print("grader: %s" % exc, file=sys.stderr)
+        if args.format == "classroom":  # the student still gets 0 of the role's points, and why
+            from grader.report.classroom import render_ungradable
+
+            sys.stdout.write(render_ungradable(args.command, args.file, str(exc)))
+            return _CLASSROOM_RESULT_WRITTEN
         return ExitCode.BAD_INPUT
     finally:
         for run in started:
             run.discard()  # only does something to a run the grading did not adopt
     sys.stdout.write(render([report], color=_use_color(sys.stdout), verbose=args.verbose))
+    if args.format == "classroom":  # stdout is the step's output file: the checklist goes to the log
+        from grader.report import render as render_as
+
+        sys.stderr.write(render_as("text", [report], color=_use_color(sys.stderr), verbose=args.verbose))
+        return _CLASSROOM_RESULT_WRITTEN
     return ExitCode.FULL_MARKS if report.full_marks else ExitCode.CHECKS_FAILED
+
+
+# --format classroom: the step succeeds whenever it wrote its result, whatever the score.  A failed
+# step would skip the steps after it (the other role, the reporter) and the points would be lost;
+# the reporter fails the run itself when a check failed, so the student still sees a red mark.
+_CLASSROOM_RESULT_WRITTEN = 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:

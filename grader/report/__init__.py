@@ -17,6 +17,7 @@ RENDERERS: Dict[str, Tuple[str, str]] = {
     "text": ("grader.report.text", "render_text_reports"),
     "json": ("grader.report.json_report", "render_json"),
     "junit": ("grader.report.junit", "render_junit"),
+    "classroom": ("grader.report.classroom", "render_classroom"),
 }
 
 
