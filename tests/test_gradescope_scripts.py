@@ -6,7 +6,6 @@ their arguments, and as ``python3`` whatever the image would have (an old real i
 pyenv, a script that only claims to be one, or none).
 """
 import json
-import os
 import shutil
 import subprocess
 import zipfile

@@ -7,7 +7,8 @@ libyaml folds a plain or quoted scalar that passes its line width (80) over seve
 spaces, the further lines indented deeper; Psych writes a string with a line break as a ``|``
 block scalar (and as ``>`` when asked for a line width).  This reader joins all of those with
 YAML's folding rules: a line break between text is a space, each empty line a line break, the
-indentation is not content, a double-quoted line that ends in a backslash joins the next without a space.
+indentation is not content, a double-quoted line that ends in a backslash joins the next
+without a space.
 It keeps flow collections (``[...]``/``{...}``) as plain strings and drops tags
 (``!ruby/object``); it never raises on odd input: what it cannot read it leaves out, because one
 odd field must not stop a class from being graded.

@@ -104,8 +104,10 @@ if [ -r "$root/source/@RECORD@" ]; then
 fi
 usable "$python" || python=$(find_python) || python=""
 if [ -z "$python" ]; then
-    found=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null | tr -cd '0-9.' | head -c 12)
-    echo "grader: no Python 3.9 or newer here (python3: ${found:-none}); choose the base image @IMAGE@"
+    found=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null |
+        tr -cd '0-9.' | head -c 12)
+    echo "grader: no Python 3.9 or newer here (python3: ${found:-none});" \
+        "choose the base image @IMAGE@"
     write_results @NO_PYTHON@
     exit 0
 fi

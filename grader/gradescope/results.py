@@ -102,7 +102,8 @@ def gradescope_results(outcomes: Mapping[str, RoleOutcome], *, notes: Sequence[s
     for role in ROLES:
         outcome = outcomes[role]
         if outcome.report is not None:
-            tests.extend(_test(role, i, c, settings) for i, c in enumerate(outcome.report.checks, 1))
+            checks = enumerate(outcome.report.checks, 1)
+            tests.extend(_test(role, i, check, settings) for i, check in checks)
             if full and render is not None:
                 summary.append(render(outcome.report).rstrip("\n"))
             elif full:
