@@ -1,4 +1,5 @@
 """The stdlib reader for Gradescope's submission_metadata.yml."""
+import base64
 import string
 
 import pytest
@@ -183,3 +184,14 @@ def test_names_dumped_by_a_yaml_emitter_round_trip(people, width, style):
     if yaml.safe_load(text) != document:
         return  # the emitter itself cannot write this name in this style (PyYAML's limits)
     assert parse(text) == document
+
+
+def test_tagged_and_binary_names_are_read_as_text():
+    # Psych writes a String whose encoding is binary as base64 under !binary, over lines.
+    encoded = base64.b64encode("Jürgen Straße-Łukasiewicz, the long-named".encode()).decode()
+    text = (":submitters:\n- :name: !binary |-\n    " + encoded[:24] + "\n    " + encoded[24:]
+            + "\n  :sid: '1'\n- :name: !ruby/string 'a tagged\n    name'\n- :name: !binary |-\n"
+            + "    not base64 at all\n:results: !ruby/hash:Foo\n  a: 1\n")
+    assert parse(text) == {":submitters": [
+        {":name": "Jürgen Straße-Łukasiewicz, the long-named", ":sid": "1"},
+        {":name": "a tagged name"}, {":name": "not base64 at all"}], ":results": {"a": "1"}}

@@ -19,6 +19,7 @@ that spanned lines already joined (and written back as a one-line double-quoted 
 """
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -58,6 +59,7 @@ def _logical_lines(text: str) -> List[_Line]:
         prefix, value = body[:at], body[at:]
         if value.startswith("#"):  # "key:   # a comment": no value on this line
             value = ""
+        value, binary = _untag(value)
         if value.startswith(("'", '"')):
             joined, i = _quoted(value, raw, i)
         elif _BLOCK_HEADER.match(_strip_comment(value)):
@@ -65,11 +67,33 @@ def _logical_lines(text: str) -> List[_Line]:
         else:
             value = _strip_comment(value)
             joined, i = _plain(value, raw, i, indent + column)
+        if binary:  # Psych writes a string that is not valid text as base64
+            joined = _from_base64(joined if joined is not None else _scalar(value))
         if joined is None:
             lines.append((indent, (prefix + value).rstrip(" \t")))
         else:
             lines.append((indent, prefix + _as_double_quoted(joined)))
     return lines
+
+
+def _untag(value: str) -> Tuple[str, bool]:
+    """A scalar's text without its tag (``!binary |-``, ``!ruby/string 'x'``), and whether the
+    tag says base64; a tag before anything else (a tagged mapping) stays."""
+    tag = re.match(r"(!\S*)[ \t]+", value)
+    if tag is None:
+        return value, False
+    rest = value[tag.end():]
+    if not (rest.startswith(("'", '"')) or _BLOCK_HEADER.match(_strip_comment(rest))):
+        return value, False
+    return rest, tag.group(1) in ("!binary", "!!binary", "!<tag:yaml.org,2002:binary>")
+
+
+def _from_base64(text: str) -> str:
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except ValueError:  # binascii.Error: not base64 after all, keep the text
+        return text
+    return data.decode("utf-8", errors="replace")
 
 
 def _value_start(body: str) -> Tuple[int, int]:
