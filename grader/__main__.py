@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     build = actions.add_parser("build", help="write the autograder zip to upload to Gradescope")
     build.add_argument("--out", default="autograder.zip", metavar="FILE",
                        help="where to write the zip (default: autograder.zip)")
+    build.add_argument("--visibility", action="append", default=[], metavar="[CHECK=]WHEN",
+                       help="when students see a check's test: visible, after_due_date, "
+                            "after_published or hidden; CHECK is a check id (server.closes) or a "
+                            "role (client), no CHECK sets every check; repeat for several")
+    build.add_argument("--score-only", action="store_true",
+                       help="tests show their name, score and pass/fail only: no expected "
+                            "output, what happened or hints")
     build.set_defaults(handler=_gradescope_build)
     run = actions.add_parser("run", help="grade one submission (what Gradescope runs)")
     run.add_argument("--root", default="/autograder", metavar="DIR",
@@ -171,8 +178,17 @@ def _sandbox(requested: Optional[bool]) -> bool:
 
 def _gradescope_build(args) -> int:
     from grader.gradescope.build import build_autograder
+    from grader.gradescope.visibility import from_options, warnings
 
-    print("wrote %s: upload it as the autograder of the Gradescope assignment" % build_autograder(args.out))
+    try:
+        settings = from_options(args.visibility, args.score_only)
+    except ValueError as error:
+        print("grader: %s" % error, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    for warning in warnings(settings):
+        print("grader: %s" % warning, file=sys.stderr)
+    print("wrote %s: upload it as the autograder of the Gradescope assignment"
+          % build_autograder(args.out, settings))
     return ExitCode.FULL_MARKS
 
 

@@ -1,21 +1,34 @@
 """A small, tolerant reader for the YAML that Gradescope writes in ``submission_metadata.yml``.
 
 The runtime is the standard library only, so no PyYAML.  Gradescope's export (written by Ruby's
-Psych) uses block mappings, block sequences of mappings (``- :name: ...``), plain and quoted
-scalars, and keys that start with a colon (Ruby symbols, ``:submitters:``).  This reader handles
-exactly that, keeps flow collections (``[...]``/``{...}``) as plain strings, skips block scalars
-(``|``/``>``) and tags (``!ruby/object``), and never raises on odd input: what it cannot read it
-leaves out, because one odd field must not stop a class from being graded.
+Psych, on libyaml's emitter) uses block mappings, block sequences of mappings (``- :name: ...``),
+plain and quoted scalars, and keys that start with a colon (Ruby symbols, ``:submitters:``).
+libyaml folds a plain or quoted scalar that passes its line width (80) over several lines, at
+spaces, the further lines indented deeper; Psych writes a string with a line break as a ``|``
+block scalar (and as ``>`` when asked for a line width).  This reader joins all of those with
+YAML's folding rules: a line break between text is a space, each empty line a line break, the
+indentation is not content, a double-quoted line that ends in a backslash joins the next
+without a space.
+It keeps flow collections (``[...]``/``{...}``) as plain strings and drops tags
+(``!ruby/object``); it never raises on odd input: what it cannot read it leaves out, because one
+odd field must not stop a class from being graded.
+
+It works in two steps: ``_logical_lines`` turns the text into one line per node, each scalar
+that spanned lines already joined (and written back as a one-line double-quoted scalar), then
+``_parse_block`` builds the mappings and sequences from the indentation.
 """
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
 _Line = Tuple[int, str]  # (indent, text without the indent)
 
-_DOUBLE_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "/": "/", "0": "\0", "r": "\r",
-                   "e": "\x1b", " ": " "}
+_DOUBLE_ESCAPES = {"n": "\n", "t": "\t", "\t": "\t", '"': '"', "\\": "\\", "/": "/", "0": "\0",
+                   "r": "\r", "e": "\x1b", " ": " ", "a": "\a", "b": "\b", "v": "\v", "f": "\f",
+                   "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029"}
+_BLOCK_HEADER = re.compile(r"[|>](?:[1-9][+-]?|[+-][1-9]?)?$")
 
 
 def parse(text: str) -> Any:
@@ -26,59 +39,272 @@ def parse(text: str) -> Any:
 
 
 def _logical_lines(text: str) -> List[_Line]:
+    raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if raw[-1] == "":  # the text's last line break ends a line, it does not start one
+        raw.pop()
+    if raw and raw[0].startswith("\ufeff"):
+        raw[0] = raw[0][1:]
     lines: List[_Line] = []
-    skip_deeper_than: Optional[int] = None  # inside a block scalar: skip its lines
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if raw.startswith("\ufeff"):
-            raw = raw[1:]
-        stripped = raw.strip()
-        indent = len(raw) - len(raw.lstrip(" "))
-        if skip_deeper_than is not None:
-            if not stripped or indent > skip_deeper_than:
-                continue
-            skip_deeper_than = None
-        if not stripped or stripped.startswith("#") or stripped in ("---", "..."):
+    i = 0
+    while i < len(raw):
+        line = raw[i]
+        stripped = line.strip(" \t")
+        indent = len(line) - len(line.lstrip(" "))
+        i += 1
+        if not stripped or stripped.startswith("#") or stripped.startswith("%") \
+                or stripped in ("---", "..."):
             continue
-        if stripped.startswith("%"):  # directives such as %YAML 1.1
-            continue
-        body = _strip_comment(raw[indent:])
-        if re.search(r"(^|[:\-]\s*)[|>][+-]?\d*$", body):
-            skip_deeper_than = indent
-            body = re.sub(r"[|>][+-]?\d*$", "", body).rstrip()
-            if body.endswith(":") or body == "-":
-                body += " ''"  # a block scalar we do not keep
-        lines.append((indent, body))
+        body = line[indent:]
+        at, column = _value_start(body)
+        prefix, value = body[:at], body[at:]
+        if value.startswith("#"):  # "key:   # a comment": no value on this line
+            value = ""
+        value, binary = _untag(value)
+        if value.startswith(("'", '"')):
+            joined, i = _quoted(value, raw, i)
+        elif _BLOCK_HEADER.match(_strip_comment(value)):
+            joined, i = _block_scalar(_strip_comment(value), raw, i, indent + column)
+        else:
+            value = _strip_comment(value)
+            joined, i = _plain(value, raw, i, indent + column)
+        if binary:  # Psych writes a string that is not valid text as base64
+            joined = _from_base64(joined if joined is not None else _scalar(value))
+        if joined is None:
+            lines.append((indent, (prefix + value).rstrip(" \t")))
+        else:
+            lines.append((indent, prefix + _as_double_quoted(joined)))
     return lines
 
 
+def _untag(value: str) -> Tuple[str, bool]:
+    """A scalar's text without its tag (``!binary |-``, ``!ruby/string 'x'``), and whether the
+    tag says base64; a tag before anything else (a tagged mapping) stays."""
+    tag = re.match(r"(!\S*)[ \t]+", value)
+    if tag is None:
+        return value, False
+    rest = value[tag.end():]
+    if not (rest.startswith(("'", '"')) or _BLOCK_HEADER.match(_strip_comment(rest))):
+        return value, False
+    return rest, tag.group(1) in ("!binary", "!!binary", "!<tag:yaml.org,2002:binary>")
+
+
+def _from_base64(text: str) -> str:
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except ValueError:  # binascii.Error: not base64 after all, keep the text
+        return text
+    return data.decode("utf-8", errors="replace")
+
+
+def _value_start(body: str) -> Tuple[int, int]:
+    """Where the scalar of a line starts (after ``- `` markers and a ``key:``), and the column of
+    the node it belongs to (the key's, or the last ``-``'s): lines that continue the scalar
+    are indented deeper than that column."""
+    at = column = 0
+    while body[at:at + 2] == "- " or body[at:].rstrip(" \t") == "-":
+        column = at
+        at += 1
+        while body[at:at + 1] == " ":
+            at += 1
+    end = _key_end(body[at:])
+    if end is not None:
+        column = at
+        at += end
+        while body[at:at + 1] == " ":
+            at += 1
+    return at, column
+
+
+def _as_double_quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _fold(pieces: List[str]) -> str:
+    """YAML's line folding of a scalar's lines (the first and last may be partial): the breaks
+    between text become spaces, each empty line a line break; indentation is not content."""
+    out = pieces[0]
+    blanks = 0
+    for n, piece in enumerate(pieces[1:], 1):
+        last = n == len(pieces) - 1
+        if not piece.strip(" \t") and not last:
+            blanks += 1
+            continue
+        out += ("\n" * blanks if blanks else " ") + piece.lstrip(" \t")
+        blanks = 0
+    return out
+
+
+def _quoted(value: str, raw: List[str], i: int) -> Tuple[Optional[str], int]:
+    """A quoted scalar starting at ``value`` and perhaps going on over ``raw[i:]``: its text,
+    and the next line.  None when it ends on its own line (the one-line reader handles it)."""
+    quote = value[0]
+    end = _quoted_end(value)
+    if end is not None:
+        return None, i
+    pieces = [value[1:]]
+    while i < len(raw):
+        line = raw[i]
+        i += 1
+        end = _quoted_end(quote + line)
+        if end is not None:
+            pieces.append(line[:end - 1])
+            break
+        pieces.append(line)
+    if quote == "'":
+        return _fold([p.rstrip(" \t") if n < len(pieces) - 1 else p
+                      for n, p in enumerate(pieces)]).replace("''", "'"), i
+    return _unescape_double(_fold_double(pieces)), i
+
+
+def _fold_double(pieces: List[str]) -> str:
+    """Fold a double-quoted scalar's lines, still escaped: a line ending in an unescaped backslash
+    joins the next without a space; white space escaped at a line's end stays."""
+    out = ""
+    fold = False  # whether a plain line break comes before the next piece
+    blanks = 0
+    for n, piece in enumerate(pieces):
+        first, last = n == 0, n == len(pieces) - 1
+        if not first:
+            piece = piece.lstrip(" \t")
+        escaped = False
+        if not last:
+            if _odd_backslashes(piece):
+                piece, escaped = piece[:-1], True
+            else:
+                stripped = piece.rstrip(" \t")
+                if stripped != piece and _odd_backslashes(stripped):
+                    stripped = piece[:len(stripped) + 1]  # "\ " at the end is content
+                piece = stripped
+        if fold and not piece and not last and not escaped:
+            blanks += 1  # an empty line: a line break (written as its escape, still escaped text)
+            continue
+        if fold:
+            out += "\\n" * blanks if blanks else " "
+        out += piece
+        blanks = 0
+        fold = not escaped
+    return out
+
+
+def _odd_backslashes(text: str) -> bool:
+    return (len(text) - len(text.rstrip("\\"))) % 2 == 1
+
+
+def _plain(value: str, raw: List[str], i: int, column: int) -> Tuple[Optional[str], int]:
+    """A plain scalar and the lines deeper than ``column`` that continue it (a comment line or
+    a line at or left of ``column`` ends it)."""
+    if not value or value[0] in "[{!&*":
+        return None, i
+    pieces = [value]
+    j = i
+    while j < len(raw):
+        line = raw[j]
+        text = line.strip(" \t")
+        if text and (len(line) - len(line.lstrip(" ")) <= column or text.startswith("#")):
+            break
+        if text in ("---", "...") and not line.startswith(" "):
+            break
+        j += 1
+        pieces.append(_strip_comment(text))
+        if text and pieces[-1] != text:  # a comment ends the scalar
+            break
+    while len(pieces) > 1 and not pieces[-1]:  # empty lines after it are not part of it
+        pieces.pop()
+        j -= 1
+    if len(pieces) == 1:
+        return None, i
+    return _fold(pieces), j
+
+
+def _block_scalar(header: str, raw: List[str], i: int, column: int) -> Tuple[str, int]:
+    """A ``|`` (literal) or ``>`` (folded) block scalar whose header is ``header``."""
+    chomp = "-" if "-" in header else "+" if "+" in header else ""
+    digits = [c for c in header if c.isdigit()]
+    body: List[str] = []
+    j = i
+    while j < len(raw):
+        line = raw[j]
+        if line.strip(" ") and len(line) - len(line.lstrip(" ")) <= column:
+            break
+        body.append(line)
+        j += 1
+    content = [b for b in body if b.strip(" ")]
+    if digits:
+        indent = column + int(digits[0])
+    else:
+        indent = min((len(b) - len(b.lstrip(" ")) for b in content), default=column + 1)
+    lines = [b[indent:] if len(b) > indent else "" for b in body]
+    while lines and not lines[-1].strip(" ") and chomp != "+":
+        lines.pop()
+    if header[0] == "|":
+        text = "\n".join(lines)
+    else:  # folded: text lines join with a space, an empty line is a break, and the breaks
+        # around more-indented lines are kept
+        text = ""
+        before: Optional[str] = None  # the last text line
+        after_empty = False
+        for line in lines:
+            if not line:
+                text += "\n"
+                after_empty = True
+                continue
+            if before is not None:
+                kept = before[0] in " \t" or line[0] in " \t"
+                text += "\n" if kept else ("" if after_empty else " ")
+            text += line
+            before, after_empty = line, False
+    if chomp != "-" and lines:
+        text += "\n"
+    return text, j
+
+
 def _strip_comment(body: str) -> str:
-    """Remove a trailing `` # comment`` that is outside quotes."""
+    """Remove a trailing `` # comment`` that is outside quotes (a quote opens a scalar only at
+    its start: the ``'`` of a plain ``O'Brien`` is text)."""
     quote = None
-    for i, ch in enumerate(body):
+    i = 0
+    while i < len(body):
+        ch = body[i]
         if quote:
+            if quote == '"' and ch == "\\":
+                i += 2
+                continue
             if ch == quote:
                 quote = None
-        elif ch in "'\"":
+        elif ch in "'\"" and (i == 0 or body[i - 1] in " \t:-[{,"):
             quote = ch
         elif ch == "#" and i > 0 and body[i - 1] in " \t":
-            return body[:i].rstrip()
-    return body.rstrip()
+            return body[:i].rstrip(" \t")
+        i += 1
+    return body.rstrip(" \t")
 
 
-def _split_key(body: str) -> Optional[Tuple[str, str]]:
-    """Split ``key: value`` (the key may be a Ruby symbol ``:key`` or quoted); None if no key."""
+def _key_end(body: str) -> Optional[int]:
+    """Where the value begins after a ``key:`` at the start of ``body`` (the key may be a Ruby
+    symbol ``:key`` or quoted), None if ``body`` does not start with a key."""
     if body.startswith(("'", '"')):
         end = _quoted_end(body)
         if end is not None and body[end + 1:end + 2] == ":":
             rest = body[end + 2:]
             if not rest or rest[0] == " ":
-                return _scalar(body[:end + 1]), rest.strip()
+                return end + 2
         return None
     start = 1 if body.startswith(":") else 0
     for match in re.finditer(r":(\s|$)", body):
         if match.start() >= start and match.start() > 0:
-            return body[:match.start()].strip(), body[match.end():].strip()
+            if " #" in body[:match.start()]:
+                return None  # the colon is in a comment
+            return match.start() + 1
     return None
+
+
+def _split_key(body: str) -> Optional[Tuple[str, str]]:
+    """Split ``key: value`` (the key may be a Ruby symbol ``:key`` or quoted); None if no key."""
+    end = _key_end(body)
+    if end is None:
+        return None
+    key = body[:end - 1].strip(" \t")
+    return (_scalar(key) if key.startswith(("'", '"')) else key), body[end:].strip(" \t")
 
 
 def _quoted_end(body: str) -> Optional[int]:
@@ -101,9 +327,9 @@ def _quoted_end(body: str) -> Optional[int]:
 
 
 def _scalar(text: str) -> str:
-    text = text.strip()
+    text = text.strip(" \t")
     if text.startswith("!"):  # a tag such as !ruby/object:Foo or !binary: drop it
-        text = text.split(" ", 1)[1].strip() if " " in text else ""
+        text = text.split(" ", 1)[1].strip(" \t") if " " in text else ""
     if len(text) >= 2 and text[0] == "'" and text[-1] == "'":
         return text[1:-1].replace("''", "'")
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':

@@ -1,11 +1,21 @@
 """``python -m grader gradescope build``: the autograder zip that Gradescope runs.
 
-The zip holds ``setup.sh`` and ``run_autograder`` at its root, as Gradescope requires, and the
-grader package beside them (with the student templates it compares against).  Gradescope copies
-the zip to ``/autograder/source``; ``run_autograder`` runs the grader from there.
+The zip holds ``setup.sh`` and ``run_autograder`` at its root, as Gradescope requires, the
+visibility settings beside them (``gradescope.json``, see ``visibility.py``) and the grader
+package (with the student templates it compares against).  Gradescope copies the zip to
+``/autograder/source``; ``run_autograder`` runs the grader from there.
+
+The grader needs Python 3.9+.  Gradescope's base images: Ubuntu 22.04 (the default) and 24.04
+have it as ``python3``; Ubuntu 20.04 has 3.8 as ``python3`` and ``python3.9`` in apt (universe),
+which ``setup.sh`` installs; Ubuntu 18.04 has 3.6 and no 3.9+ in its archive.  Where none can
+be had, ``setup.sh`` still succeeds (with a warning in the build output) and ``run_autograder``
+writes a ``results.json`` that tells the instructor which base image to choose, written with
+the shell alone, since there is no Python to write it.  Both scripts take the autograder folder
+from ``$GRADER_AUTOGRADER_ROOT`` (default ``/autograder``), so tests run them in a temp folder.
 """
 from __future__ import annotations
 
+import json
 import stat
 import time
 import zipfile
@@ -13,41 +23,134 @@ from pathlib import Path
 from typing import Iterator, Tuple
 
 import grader
+from grader.gradescope.visibility import CONFIG_NAME, Settings
 
-SETUP_SH = """#!/usr/bin/env bash
+PYTHON_RECORD = "python-path"  # in /autograder/source: the interpreter setup.sh chose
+_GOOD_IMAGE = "Ubuntu 22.04 (or 24.04)"
+
+# Shared by both scripts: the first Python 3.9+ on PATH.  The version test prints a word
+# rather than trusting an exit status, so an old or fake interpreter never passes by accident.
+_FIND_PYTHON = r"""usable() {
+    [ -n "$1" ] && [ "$("$1" -c 'import sys; print("ok" if sys.version_info >= (3, 9) else "old")' 2>/dev/null)" = ok ]
+}
+find_python() {
+    for name in python3 python3.13 python3.12 python3.11 python3.10 python3.9; do
+        candidate=$(command -v "$name" 2>/dev/null) || continue
+        if usable "$candidate"; then
+            printf '%s\n' "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+"""
+
+SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image.
 # The grader needs only Python 3.9 or newer and its standard library.
 set -eu
-if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
-    apt-get update
-    apt-get install -y python3
+root=${GRADER_AUTOGRADER_ROOT:-/autograder}
+""" + _FIND_PYTHON + r"""
+python=$(find_python) || python=""
+if [ -z "$python" ]; then
+    # Ubuntu 20.04 has python3.9 in its archive; newer images have a 3.9+ python3 already.
+    apt-get update || true
+    for package in python3.9 python3.10 python3.11 python3.12; do
+        if apt-cache show "$package" >/dev/null 2>&1 &&
+                apt-get install -y --no-install-recommends "$package"; then
+            break
+        fi
+    done
+    python=$(find_python) || python=""
+fi
+if [ -n "$python" ]; then
+    printf '%s\n' "$python" > "$root/source/@RECORD@"
+    echo "grader: using $python ($("$python" --version 2>&1))"
+else
+    rm -f "$root/source/@RECORD@"
+    echo "WARNING: no Python 3.9 or newer can be installed on this base image, so the grader"
+    echo "cannot run: every submission will get a result that says so. In the autograder"
+    echo "settings choose the base image @IMAGE@ and build again."
 fi
 # Students' programs run as this user, never as root: no password, no login shell, no home.
 if ! id -u grader-student >/dev/null 2>&1; then
-    useradd --system --user-group --no-create-home --home-dir /nonexistent \\
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin grader-student
 fi
 # The grader's own files: readable by that user, writable by root only.
-chown -R root:root /autograder/source
-chmod -R go-w /autograder/source
+chown -R root:root "$root/source"
+chmod -R go-w "$root/source"
 """
 
-RUN_AUTOGRADER = """#!/usr/bin/env bash
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this as root for every submission: the files are in /autograder/submission and
 # the results must go to /autograder/results/results.json.  The grader runs the student's
 # programs as grader-student (made by setup.sh) and writes results.json itself, as root, once
 # every process of that user is stopped.
-chown -R root:root /autograder/source
-chmod -R go-w /autograder/source
-cd /autograder/source
-python3 -m grader gradescope run --root /autograder && exit 0
+root=${GRADER_AUTOGRADER_ROOT:-/autograder}
+""" + _FIND_PYTHON + r"""
+write_results() {  # JSON made at build time; only digits and dots are put into it here
+    mkdir -p "$root/results"
+    temp=$(mktemp -p "$root/results" .results-XXXXXX) || exit 1
+    printf '%s%s%s\n' "$1" "$2" "$3" > "$temp"
+    chmod 644 "$temp"
+    mv -f "$temp" "$root/results/results.json"
+}
+chown -R root:root "$root/source"
+chmod -R go-w "$root/source"
+python=""
+if [ -r "$root/source/@RECORD@" ]; then
+    read -r python < "$root/source/@RECORD@" || true
+fi
+usable "$python" || python=$(find_python) || python=""
+if [ -z "$python" ]; then
+    found=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null |
+        tr -cd '0-9.' | head -c 12)
+    echo "grader: no Python 3.9 or newer here (python3: ${found:-none});" \
+        "choose the base image @IMAGE@"
+    write_results @NO_PYTHON@
+    exit 0
+fi
+cd "$root/source" || exit 1
+"$python" -m grader gradescope run --root "$root" && exit 0
 # The grader failed before writing its results: say so, rather than leave nothing (or another's).
-mkdir -p /autograder/results
-temp=$(mktemp -p /autograder/results .results-XXXXXX) || exit 1
-printf '%s\\n' '{"score": 0, "output": "The autograder failed before it could grade this submission. This is not a problem with your files: your instructor can see why in the autograder output.", "visibility": "visible", "tests": []}' > "$temp"
-chmod 644 "$temp"
-mv -f "$temp" /autograder/results/results.json
+write_results @FAILED@ '' ''
 """
+
+_NO_PYTHON_MESSAGE = (
+    "NOT A GRADE: this submission was not graded. The autograder needs Python 3.9 or newer, and "
+    "the base image of this assignment's autograder has none (python3 there: {found}). "
+    "Instructor: on the Configure Autograder page choose the base image " + _GOOD_IMAGE + ", "
+    "update the autograder, then regrade all submissions. Students: you do not need to submit "
+    "again; your instructor will regrade.")
+_FAILED_MESSAGE = (
+    "The autograder failed before it could grade this submission. This is not a problem with your "
+    "files: your instructor can see why in the autograder output.")
+
+
+def _shell_word(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _results_words(message: str) -> str:
+    """Three shell words whose concatenation, with what replaces ``{found}`` between the first
+    and the last, is a results.json (valid JSON: only digits and dots go in between)."""
+    document = json.dumps({"score": 0.0, "output": message, "output_format": "text",
+                           "visibility": "visible", "stdout_visibility": "hidden", "tests": []},
+                          ensure_ascii=True)
+    before, _, after = document.partition("{found}")
+    return f'{_shell_word(before)} "${{found:-none}}" {_shell_word(after)}' if after else \
+        _shell_word(before)
+
+
+def setup_script() -> str:
+    return SETUP_SH.replace("@RECORD@", PYTHON_RECORD).replace("@IMAGE@", _GOOD_IMAGE)
+
+
+def run_script() -> str:
+    return (RUN_AUTOGRADER.replace("@RECORD@", PYTHON_RECORD).replace("@IMAGE@", _GOOD_IMAGE)
+            .replace("@NO_PYTHON@", _results_words(_NO_PYTHON_MESSAGE))
+            .replace("@FAILED@", _results_words(_FAILED_MESSAGE)))
 
 
 def _package_files() -> Iterator[Tuple[Path, str]]:
@@ -68,15 +171,16 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
     zf.writestr(info, data)
 
 
-def build_autograder(dest: Path) -> Path:
+def build_autograder(dest: Path, settings: Settings = Settings()) -> Path:
     """Write the autograder zip to ``dest`` and return its path."""
     dest = Path(dest)
     if dest.parent:
         dest.parent.mkdir(parents=True, exist_ok=True)
     temp = dest.with_name(f".{dest.name}.tmp")
     with zipfile.ZipFile(temp, "w") as zf:
-        _add(zf, "setup.sh", SETUP_SH.encode(), 0o755)
-        _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), 0o755)
+        _add(zf, "setup.sh", setup_script().encode(), 0o755)
+        _add(zf, "run_autograder", run_script().encode(), 0o755)
+        _add(zf, CONFIG_NAME, settings.to_json().encode(), 0o644)
         for path, name in _package_files():
             _add(zf, name, path.read_bytes(), 0o644)
     temp.replace(dest)

@@ -31,7 +31,8 @@ from grader.batch.pool import GradeFunction, Task, grade_all
 from grader.batch.roles import assign_roles
 from grader.exercise import ROLES
 from grader.gradescope import contain
-from grader.gradescope.results import error_results, gradescope_results
+from grader.gradescope.results import error_results, gradescope_results, staff_report
+from grader.gradescope.visibility import CONFIG_NAME, Settings, load
 from grader.report.safe_text import writable
 
 DEFAULT_ROOT = Path("/autograder")
@@ -111,12 +112,19 @@ def run_in_gradescope(root: Path = DEFAULT_ROOT, *, grade: Optional[GradeFunctio
     results = root / "results"
     contain.lock_down(results, as_root)
     identity, problem = _student_identity(student) if as_root else (None, "")
+    settings = Settings()
+    if not problem:
+        try:  # the visibility chosen at build time, stored beside run_autograder
+            settings = load(root / "source" / CONFIG_NAME)
+        except ValueError as error:
+            problem = f"{error}; build the zip again with `python -m grader gradescope build`."
     if problem:
         log.write(f"grader: {problem}\n")
         document = error_results("The autograder is not set up correctly, so your files were not "
                                  "graded. " + _NOT_YOUR_FILES)
     else:
-        document = _supervise(root, grade, render, log, identity, sandbox, time_limit, start)
+        document = _supervise(root, grade, render, log, identity, sandbox, time_limit, start,
+                              settings)
     data = writable(json.dumps(document, indent=1, ensure_ascii=False)).encode("utf-8")
     target = contain.write_atomically(results, data)
     log.write(f"wrote {target}: score {document.get('score')}\n")
@@ -144,9 +152,10 @@ def _student_identity(student: Union[str, int, None]) -> Tuple[Optional[contain.
 
 
 def _supervise(root: Path, grade, render, log: TextIO, identity: Optional[contain.Identity],
-               sandbox: Optional[bool], time_limit: float, start: float) -> Dict:
+               sandbox: Optional[bool], time_limit: float, start: float,
+               settings: Settings) -> Dict:
     if not hasattr(os, "fork"):  # not POSIX (never Gradescope): nothing to keep apart
-        return _grade_document(root, grade, render, log, sandbox, start)
+        return _grade_document(root, grade, render, log, sandbox, start, settings)
     reaper = contain.Reaper()
     try:
         reading, writing = os.pipe()
@@ -154,7 +163,8 @@ def _supervise(root: Path, grade, render, log: TextIO, identity: Optional[contai
             stream.flush()  # or the child writes our buffered text again
         child = os.fork()
         if child == 0:  # pragma: no cover - the grading child; reports back and never returns
-            _grading_child(root, grade, render, identity, sandbox, start, reading, writing)
+            _grading_child(root, grade, render, identity, sandbox, start, reading, writing,
+                           settings)
         os.close(writing)
         payload, status = _collect(child, reading, time_limit)
         stopped, left = contain.stop_everything(identity, reaper)
@@ -172,7 +182,8 @@ def _supervise(root: Path, grade, render, log: TextIO, identity: Optional[contai
     return document
 
 
-def _grading_child(root, grade, render, identity, sandbox, start, reading, writing) -> None:
+def _grading_child(root, grade, render, identity, sandbox, start, reading, writing,
+                   settings) -> None:
     status = 1
     try:
         os.close(reading)
@@ -181,7 +192,7 @@ def _grading_child(root, grade, render, identity, sandbox, start, reading, writi
 
             launch.RUN_AS = identity
         buffer = io.StringIO()
-        document = _grade_document(root, grade, render, buffer, sandbox, start)
+        document = _grade_document(root, grade, render, buffer, sandbox, start, settings)
         payload = json.dumps({"document": document, "log": buffer.getvalue()}, ensure_ascii=True)
         data = memoryview(payload.encode("ascii"))
         while data:
@@ -254,15 +265,17 @@ def _describe(status: Optional[int]) -> str:
 
 
 def _grade_document(root: Path, grade, render, log: TextIO, sandbox: Optional[bool],
-                    start: float) -> Dict:
+                    start: float, settings: Settings) -> Dict:
     try:
-        return _grade(root / "submission", grade or _engine(sandbox), render or _renderer(), start)
+        return _grade(root / "submission", grade or _engine(sandbox), render or _renderer(), start,
+                      settings, log)
     except Exception:  # a grader bug: the instructor sees the traceback, the student a sentence
         log.write(traceback.format_exc())
         return error_results(_GRADER_BUG)
 
 
-def _grade(submission: Path, grade: GradeFunction, render, start: float) -> Dict:
+def _grade(submission: Path, grade: GradeFunction, render, start: float, settings: Settings,
+           log: TextIO) -> Dict:
     files, link_notes = _files(submission) if submission.is_dir() else ([], [])
     assignment = assign_roles(files)
     tasks = [Task("submission", role, path, path.relative_to(submission).as_posix())
@@ -275,5 +288,6 @@ def _grade(submission: Path, grade: GradeFunction, render, start: float) -> Dict
     notes = link_notes + list(assignment.notes)
     if pool.grader_errors:
         sys.stdout.write("\n".join(pool.grader_errors))  # Gradescope shows stdout to staff only
-    return gradescope_results(outcomes, notes=notes, render=render,
+    log.write(staff_report(outcomes, render))  # stdout: instructors see every check in full
+    return gradescope_results(outcomes, notes=notes, render=render, settings=settings,
                               execution_time=time.monotonic() - start)

@@ -1,0 +1,118 @@
+"""Who sees what on Gradescope: each check's ``visibility`` and the score-only mode.
+
+Chosen at build time (``gradescope build --visibility CHECK=WHEN --score-only``), stored as
+``gradescope.json`` beside ``run_autograder`` in the zip, and read by ``gradescope run``.
+Gradescope's four values: ``visible`` (always), ``after_due_date``, ``after_published`` (when the
+instructor publishes grades) and ``hidden`` (never shown to students).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Iterable, NamedTuple
+
+from grader.exercise import HELLO_WORLD, ROLES
+
+VISIBLE, HIDDEN = "visible", "hidden"
+WHEN = (VISIBLE, "after_due_date", "after_published", HIDDEN)
+CONFIG_NAME = "gradescope.json"  # beside run_autograder, in /autograder/source
+
+
+def check_ids() -> Dict[str, str]:
+    """Every check id, with its role."""
+    return {spec.id: role for role in ROLES for spec in HELLO_WORLD.specs(role)}
+
+
+class Settings(NamedTuple):
+    default: str = VISIBLE
+    checks: Dict[str, str] = {}  # check id -> visibility, where it differs from ``default``
+    score_only: bool = False
+
+    def of(self, check_id: str) -> str:
+        return self.checks.get(check_id, self.default)
+
+    def shows(self, shown_with: str, check_id: str) -> bool:
+        """May a test shown as ``shown_with`` mention ``check_id``?  Only when that check is
+        shown at least as early (``after_due_date`` and ``after_published`` are not ordered:
+        an instructor may publish before the due date, or never)."""
+        other = self.of(check_id)
+        return other == VISIBLE or other == shown_with or shown_with == HIDDEN
+
+    @property
+    def anything_held_back(self) -> bool:
+        return self.default != VISIBLE or any(v != VISIBLE for v in self.checks.values())
+
+    def to_json(self) -> str:
+        return json.dumps({"visibility": {"default": self.default, "checks": self.checks},
+                           "score_only": self.score_only}, indent=1, sort_keys=True) + "\n"
+
+
+def _when(text: str, where: str) -> str:
+    if text not in WHEN:
+        raise ValueError(f"{where}: {text!r} is not a Gradescope visibility; use one of "
+                         + ", ".join(WHEN))
+    return text
+
+
+def from_options(choices: Iterable[str], score_only: bool = False) -> Settings:
+    """Settings from ``--visibility`` values: ``WHEN`` (every check) or ``CHECK=WHEN``, where
+    CHECK is a check id (``server.closes``) or a role (``client``: each of its checks).  Later
+    choices win over earlier ones; a choice for one check wins over a default or a role."""
+    ids = check_ids()
+    default = VISIBLE
+    by_role: Dict[str, str] = {}
+    by_check: Dict[str, str] = {}
+    for choice in choices:
+        if "=" not in choice:
+            default = _when(choice.strip(), f"--visibility {choice}")
+            continue
+        name, _, when = (part.strip() for part in choice.partition("="))
+        when = _when(when, f"--visibility {choice}")
+        if name in ROLES:
+            by_role[name] = when
+        elif name in ids:
+            by_check[name] = when
+        else:
+            raise ValueError(f"--visibility {choice}: there is no check {name!r}; the checks are "
+                             + ", ".join(ids) + " (or a whole role: " + ", ".join(ROLES) + ")")
+    checks = {}
+    for check_id, role in ids.items():
+        when = by_check.get(check_id, by_role.get(role, default))
+        if when != default:
+            checks[check_id] = when
+    return Settings(default, checks, score_only)
+
+
+def warnings(settings: Settings) -> Iterable[str]:
+    """What the instructor should know about these settings (Gradescope's own rules)."""
+    hidden = [c for c in check_ids() if settings.of(c) == HIDDEN]
+    later = [c for c in check_ids() if settings.of(c) not in (VISIBLE, HIDDEN)]
+    if hidden and not later:  # Gradescope holds the total back only for after_* tests
+        yield ("note: Gradescope still counts the points of 'hidden' tests in the total score "
+               "and shows that total to students, so they can work out how the hidden checks went "
+               "(" + ", ".join(hidden) + "); 'after_due_date' or 'after_published' hold the total "
+               "back too.")
+
+
+def load(path: Path) -> Settings:
+    """The settings stored in the zip; the defaults when there is no such file (a zip built
+    before this existed).  A broken file raises ValueError: it was not written by us."""
+    path = Path(path)
+    if not path.exists():
+        return Settings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        visibility = data["visibility"]
+        default = _when(visibility["default"], str(path))
+        ids = check_ids()
+        checks = {}
+        for check_id, when in dict(visibility.get("checks", {})).items():
+            if check_id not in ids:
+                raise ValueError(f"{path}: there is no check {check_id!r}")
+            checks[check_id] = _when(when, str(path))
+        score_only = data.get("score_only", False)
+        if not isinstance(score_only, bool):
+            raise ValueError(f"{path}: score_only must be true or false")
+    except (OSError, TypeError, KeyError, AttributeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a settings file of `gradescope build`: {error}") from None
+    return Settings(default, checks, score_only)
