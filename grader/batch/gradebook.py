@@ -53,8 +53,14 @@ def spreadsheet_text(value: object) -> str:
     early); anything else is ``safe_cell``."""
     text = markup_text(value)
     if _spreadsheet_changes(text) and len(text) <= _LITERAL_LIMIT:
-        return '="' + text.replace('"', '""') + '"'
+        return text_formula(text)
     return safe_cell(text)
+
+
+def text_formula(text: str) -> str:
+    """The formula whose value is ``text``: a string constant, its quotes doubled, so whatever
+    ``text`` holds it stays inside the constant."""
+    return '="' + text.replace('"', '""') + '"'
 
 
 def _spreadsheet_changes(text: str) -> bool:
