@@ -448,3 +448,22 @@ def test_other_layouts_write_no_canvas_file_and_remove_a_stale_one(tmp_path):
     assert CANVAS_IMPORT_CSV not in stdout  # nothing asked, nothing said
     code, stdout = _run(root, out, canvas_assignment="Lab 1 (555)")
     assert f"{CANVAS_IMPORT_CSV} was not written" in stdout and "one folder per student" in stdout
+
+
+def test_a_real_grading_of_a_canvas_export_imports_each_total_on_its_user_id(tmp_path):
+    """The real grader on real programs (loopback only, 2 s limit): the totals Canvas would
+    import are the ones results.json holds, per user id."""
+    f = mc.fixture
+    S = mc.Student
+    root = mc.make_class(tmp_path / "subs", mc.CANVAS, [
+        S("Ann Lee", f("server", "correct_with_blocks"), f("client", "correct_with_block")),
+        S("Bob Ray", None, f("client", "prints_bytes")),
+    ])
+    out = tmp_path / "out"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    run_batch(root, BatchOptions(out=out, jobs=3, timeout=2.0), stdout=stdout, stderr=stderr,
+              show_progress=False)
+    preview = canvas_import((out / CANVAS_IMPORT_CSV).read_bytes(), _course(), LAB)
+    totals = {int(sid): score_text(score) for sid, (score, _) in _totals_by_sid(out).items()}
+    assert {uid: preview.grades[(uid, -1)] for uid, _ in preview.students} == totals
+    assert totals[10000] == "20" and float(totals[10001]) < 9  # no server; bytes printed
