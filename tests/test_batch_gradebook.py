@@ -67,14 +67,6 @@ def test_formula_cells_are_neutralised():
         assert spreadsheet_reads(cell)[0] in ("text", "number")
 
 
-def _number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
-
-
 @given(st.text(max_size=30))
 def test_safe_cell_never_starts_a_formula(text):
     cell = safe_cell(text)

@@ -438,6 +438,16 @@ def test_a_refused_assignment_name_stops_the_command_before_grading(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_run_batch_refuses_a_bad_assignment_name_before_grading(tmp_path):
+    graded = []
+    stderr = io.StringIO()
+    code = run_batch(_canvas_class(tmp_path / "subs"), BatchOptions(out=tmp_path / "out",
+                     canvas_assignment="Current Score"), stdout=io.StringIO(), stderr=stderr,
+                     grade=lambda role, path: graded.append(path) or fake_grade(role, path),
+                     show_progress=False)
+    assert code == 2 and "Current Score" in stderr.getvalue() and not graded
+
+
 def test_other_layouts_write_no_canvas_file_and_remove_a_stale_one(tmp_path):
     root = mc.make_class(tmp_path / "subs", mc.FOLDERS, [mc.Student("ann", "# pass\n", "# pass\n")])
     out = tmp_path / "out"

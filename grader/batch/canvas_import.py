@@ -84,7 +84,9 @@ def score_text(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def canvas_rows(results: Sequence[StudentResult], assignment: str = DEFAULT_ASSIGNMENT) -> CanvasRows:
+def canvas_rows(results: Sequence[StudentResult],
+                assignment: str = DEFAULT_ASSIGNMENT) -> CanvasRows:
+    """One row per person with a Canvas user id whose grading did not fail."""
     title = check_assignment_name(assignment)
     maximum = max((r.max_score for r in results), default=0.0)
     rows = [list(STUDENT_COLUMNS) + [title],
@@ -95,7 +97,8 @@ def canvas_rows(results: Sequence[StudentResult], assignment: str = DEFAULT_ASSI
             name = person.name or result.student
             uid = canvas_user_id(person.sid)
             if result.status == ERROR:
-                left_out.append(f"{name} ({'user ' + uid + ', ' if uid else ''}error: grade by hand)")
+                who = f"user {uid}, " if uid else ""
+                left_out.append(f"{name} ({who}error: grade by hand)")
             elif uid is None:
                 left_out.append(f"{name} (no Canvas user id)")
             else:
@@ -110,8 +113,9 @@ def summary_lines(table: CanvasRows, out_name: str) -> List[str]:
              "Canvas Gradebook's Import (README: Canvas)."]
     if table.left_out:
         # markup_text: a name's escape codes must not reach the TA's terminal as such
-        shown = ", ".join(markup_text(n) for n in table.left_out[:5]) + (f" and {len(table.left_out) - 5} more"
-                                                 if len(table.left_out) > 5 else "")
+        more = len(table.left_out) - 5
+        shown = ", ".join(markup_text(n) for n in table.left_out[:5]) + (
+            f" and {more} more" if more > 0 else "")
         lines.append(f"Not in {out_name}, so importing leaves their Canvas grade as it is: {shown}.")
     return lines
 

@@ -23,7 +23,7 @@ import grader
 from grader import tempdirs
 from grader.batch import source
 from grader.batch.canvas_import import (CANVAS_IMPORT_CSV, DEFAULT_ASSIGNMENT, canvas_rows,
-                                        render_canvas_csv, summary_lines)
+                                        check_assignment_name, render_canvas_csv, summary_lines)
 from grader.batch.discover import CANVAS, Discovery, Submission, discover
 from grader.batch.feedback import feedback_text, file_names
 from grader.batch.fingerprint import grader_fingerprint, submission_fingerprint
@@ -218,6 +218,8 @@ def run_batch(
 ) -> int:
     out = Path(options.out)
     try:
+        if options.canvas_assignment is not None:
+            check_assignment_name(options.canvas_assignment)  # said before any grading
         # scratch: where students' own zips are unpacked (never into the TA's folder)
         with source.opened(Path(submissions)) as root, \
                 tempdirs.temporary("unpacked") as scratch:
