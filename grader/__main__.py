@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--single-student", action="store_true",
                        help="grade SUBMISSIONS even when it looks like one student with many "
                             "Python files (refused otherwise: usually a class in the wrong place)")
+    batch.add_argument("--canvas-assignment", type=_canvas_assignment, default=None, metavar="NAME",
+                       help='the assignment column of canvas-import.csv (written for a Canvas '
+                       'export), e.g. "Lab 1 (12345)" with the id from the assignment\'s address '
+                       '(default: the lab\'s name, which Canvas offers to create or match)')
     batch.set_defaults(handler=_batch)
     gradescope = commands.add_parser("gradescope", help="build or run the Gradescope autograder")
     actions = gradescope.add_subparsers(dest="action", metavar="ACTION")
@@ -143,6 +147,16 @@ def _jobs(text: str) -> int:
     return value
 
 
+def _canvas_assignment(text: str) -> str:
+    from grader.batch.canvas_import import check_assignment_name
+    from grader.inputs import InputError
+
+    try:
+        return check_assignment_name(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _batch(args) -> int:
     from pathlib import Path
 
@@ -156,7 +170,8 @@ def _batch(args) -> int:
             return run_batch(Path(args.submissions), BatchOptions(
                 out=Path(args.out), jobs=args.jobs, timeout=args.timeout, strict=args.strict,
                 sandbox=_sandbox(args.sandbox), force=args.force, junit=args.format == "junit",
-                single_student=args.single_student))
+                single_student=args.single_student,
+                canvas_assignment=args.canvas_assignment))
     except KeyboardInterrupt:
         print("grader: stopped (Ctrl-C or SIGTERM) before any program was graded; nothing was "
               "written.", file=sys.stderr)

@@ -22,7 +22,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Text
 import grader
 from grader import tempdirs
 from grader.batch import source
-from grader.batch.discover import Discovery, Submission, discover, suspicious
+from grader.batch.canvas_import import (CANVAS_IMPORT_CSV, DEFAULT_ASSIGNMENT, canvas_rows,
+                                        check_assignment_name, render_canvas_csv, summary_lines)
+from grader.batch.discover import CANVAS, Discovery, Submission, discover, suspicious
 from grader.batch.feedback import feedback_text, file_names
 from grader.batch.fingerprint import grader_fingerprint, submission_fingerprint
 from grader.batch.gradebook import render_csv
@@ -54,6 +56,7 @@ class BatchOptions:
     force: bool = False  # regrade everyone, even unchanged students
     junit: bool = False  # also write junit.xml
     single_student: bool = False  # grade one student with many Python files (see suspicious())
+    canvas_assignment: Optional[str] = None  # canvas-import.csv's column; None: the exercise's name
 
 
 class _Stopped(BaseException):
@@ -216,6 +219,8 @@ def run_batch(
 ) -> int:
     out = Path(options.out)
     try:
+        if options.canvas_assignment is not None:
+            check_assignment_name(options.canvas_assignment)  # said before any grading
         # scratch: where students' own zips are unpacked (never into the TA's folder)
         with source.opened(Path(submissions)) as root, \
                 tempdirs.temporary("unpacked") as scratch:
@@ -313,10 +318,10 @@ def _write_results(found: Discovery, root: Path, options: BatchOptions, out: Pat
         ))
     unmatched = [_relative(p, root) for p in found.unmatched]
     try:
-        write_outputs(out, results, found.layout, unmatched, options,
-                      ignored=[_relative(p, root) for p in found.ignored],
-                      previous=previous or _load_previous(out),
-                      grader_errors=pool.grader_errors if pool else [])
+        notes = write_outputs(out, results, found.layout, unmatched, options,
+                              ignored=[_relative(p, root) for p in found.ignored],
+                              previous=previous or _load_previous(out),
+                              grader_errors=pool.grader_errors if pool else [])
     except OSError as exc:
         stderr.write(f"Could not write the results to {out} ({exc.strerror or exc}): free some space "
                      "or choose another folder with --out, then run the same command again.\n")
@@ -325,6 +330,7 @@ def _write_results(found: Discovery, root: Path, options: BatchOptions, out: Pat
         stdout.write("The grader changed since the last run, so every student was graded again.\n")
     stdout.write(summary_text(results, unmatched, out, reused=sum(r.reused for r in results),
                               interrupted=interrupted))
+    stdout.write("".join(line + "\n" for line in notes))
     if interrupted:
         return INTERRUPTED
     return SOME_ERRORS if any(r.status == ERROR for r in results) else FINISHED
@@ -376,7 +382,8 @@ def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
 def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unmatched: Sequence[str],
                   options: BatchOptions, *, previous: Dict[str, Dict[str, Any]],
                   grader_errors: Sequence[str] = (), ignored: Sequence[str] = (),
-                  render_feedback: Optional[Callable[[Report], str]] = None) -> None:
+                  render_feedback: Optional[Callable[[Report], str]] = None) -> List[str]:
+    """Write every output into ``out``; returns lines for the TA about what was written."""
     out.mkdir(parents=True, exist_ok=True)
     names = file_names((r.key, r.student) for r in results)
 
@@ -413,6 +420,7 @@ def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unma
     _write(out / RESULTS_JSON, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     # utf-8-sig: spreadsheets then read non-ASCII names correctly.
     _write(out / "grades.csv", render_csv(results), encoding="utf-8-sig")
+    notes = _write_canvas_import(out, results, layout, options)
 
     from grader.report.html import render_html  # imported late: the report package is the engine's
 
@@ -428,3 +436,24 @@ def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unma
                + "\n".join(grader_errors))
     elif log.exists():
         log.unlink()
+    return notes
+
+
+def _write_canvas_import(out: Path, results: Sequence[StudentResult], layout: str,
+                         options: BatchOptions) -> List[str]:
+    """canvas-import.csv, for a Canvas export only: only there is each student's Canvas user id
+    known (from the file names), which is how Canvas's import finds the student.  Another
+    layout removes the file an earlier run may have left, so it is never a stale class's."""
+    path = out / CANVAS_IMPORT_CSV
+    if layout != CANVAS:
+        if path.exists():
+            path.unlink()
+        if options.canvas_assignment is None:
+            return []
+        return [f"{CANVAS_IMPORT_CSV} was not written: it needs a Canvas \"Download Submissions\" "
+                f"export, whose file names hold each student's Canvas user id ({layout} found)."]
+    table = canvas_rows(results, options.canvas_assignment or DEFAULT_ASSIGNMENT)
+    # utf-8-sig, as grades.csv: Canvas's header check still finds "Student", and a spreadsheet
+    # reads non-ASCII names correctly.
+    _write(path, render_canvas_csv(table.rows), encoding="utf-8-sig")
+    return summary_lines(table, CANVAS_IMPORT_CSV)
