@@ -159,12 +159,13 @@ class _DatagramCounterpart(threading.Thread):
 
     def _send(self, data: bytes, to: Address) -> None:
         obs = self.observation
+        at = time.monotonic()  # before: the program may have it before this thread runs again
         try:
             self.sockets[0].sendto(data, to)
         except OSError as exc:
             obs.send_error = "%s: %s" % (type(exc).__name__, exc)
             return
-        obs.sent.append(Datagram(data, to, time.monotonic(), len(data)))
+        obs.sent.append(Datagram(data, to, at, len(data)))
 
     def _on_datagram(self, sock: socket.socket, data: bytes, sender: Address) -> None:
         raise NotImplementedError
