@@ -572,6 +572,11 @@ def install_socket_hooks():
             call_kind, return_kind = ("datagram_recv_call", "datagram_recv_return") if dgram \
                 else ("recv_call", "recv_return")
             where = {"local": _sockname(self)} if dgram else {}
+            if dgram and into and not bufsize:  # nbytes 0 or left out: the buffer's whole size
+                try:
+                    bufsize = memoryview(args[0] if args else kwargs.get("buffer")).nbytes
+                except TypeError:
+                    pass
             emit(call_kind, sock=sid, via=name, bufsize=bufsize if isinstance(bufsize, int) else None,
                  **where, **_blocking_info(self))
             try:
