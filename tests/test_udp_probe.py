@@ -194,3 +194,31 @@ def test_a_tcp_grading_leaves_datagrams_where_they_were_addressed(tmp_path):
         target.close()
     send, = [e for e in found if e["kind"] == "datagram_send"]
     assert send["to"] == send["requested"] == ["127.0.0.1", port]
+
+
+def test_datagram_events_of_another_shape_are_refused():
+    # The new kinds keep the channel's guarantee: a line the probe would never write is refused
+    # (and counted as interference), never handed to the checks.
+    now = __import__("time").monotonic()
+
+    def event(kind, **fields):
+        return dict(fields, kind=kind, seq=1, t=now, pid=42)
+
+    good = event("datagram_send", ok=True, sock=1, via="sendto", data="Hello World!", size=12,
+                 requested=["localhost", 12345], to=["127.0.0.1", 40000], local=["127.0.0.1", 40001])
+    assert events.problem(good) is None
+    assert events.problem(event("datagram_recv_return", ok=True, sock=1, via="recvfrom", data="x", size=1,
+                                peer=None)) is None
+    bad = {
+        "unexpected field": dict(good, delivered=True),
+        "wrong type": dict(good, to="nowhere", size="12"),
+        "not bytes": dict(good, data="\u2603"),
+        "wrong type ": event("datagram_recv_call", sock=1, via="recvfrom", bufsize="1024", local=None,
+                             timeout=None, threads=1),
+        "wrong type  ": event("datagram_connect", ok="yes", sock=1, requested=["h", 1], via="connect",
+                              to=["127.0.0.1", 1]),
+        "wrong type   ": event("bind", ok=True, sock=1, requested=["", 1], address=None, type="dgram"),
+    }
+    for reason, forged in bad.items():
+        problem = events.problem(forged)
+        assert problem is not None and reason.strip() in problem, (reason, problem)
