@@ -216,6 +216,23 @@ class ReferenceUdpServer(_DatagramCounterpart):
                  new_socket: Callable[[int, int], socket.socket] = socket.socket, inspect=None):
         super().__init__(deadline, program_alive, on_done, "reference-udp-server", new_socket, 1, inspect)
         self.message = message
+        # A TCP socket bound, not listening, on the same port: a SOCK_STREAM client's connect
+        # (routed here) is refused, as on the lab's computers, and can never reach another
+        # program that happens to listen on this port number.
+        self._tcp_guard: Optional[socket.socket] = None
+        try:
+            self._tcp_guard = new_socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._tcp_guard.bind(self.address)
+        except OSError:
+            if self._tcp_guard is not None:
+                self._tcp_guard.close()
+            self._tcp_guard = None
+
+    def _close(self) -> None:
+        super()._close()
+        guard = getattr(self, "_tcp_guard", None)  # (not there yet when the UDP socket failed)
+        if guard is not None:
+            guard.close()
 
     def _on_datagram(self, sock: socket.socket, data: bytes, sender: Address) -> None:
         obs = self.observation

@@ -130,3 +130,21 @@ def test_the_client_stops_at_its_deadline():
     assert done.wait(3), "the counterpart outlived its deadline"
     client.stop()
     assert client.observation.stopped_at is not None
+
+
+def test_a_tcp_connect_to_the_server_port_is_refused():
+    # A SOCK_STREAM client in the UDP lab is routed to the server's port: it must be refused
+    # there, never reach some other program listening on that port number.
+    server, _ = _started(ReferenceUdpServer, b"Hello World!")
+    try:
+        with socket.socket() as tcp:
+            tcp.settimeout(5)
+            with pytest.raises(ConnectionRefusedError):
+                tcp.connect(server.address)
+        with socket.socket() as other:  # the TCP port is taken: nothing else can listen there
+            with pytest.raises(OSError):
+                other.bind(server.address)
+    finally:
+        server.stop()
+    with socket.socket() as other:  # and released at the end
+        other.bind(server.address)
