@@ -76,7 +76,7 @@ class _DatagramCounterpart(threading.Thread):
 
     def __init__(self, deadline: float, program_alive: Callable[[], bool], on_done: Callable[[], None],
                  name: str, new_socket: Callable[[int, int], socket.socket], sockets: int,
-                 inspect: Optional[Callable[[Address], Optional[int]]] = None):
+                 inspect: Optional[Callable[[Address], Optional[int]]] = None, tcp_guard: bool = False):
         super().__init__(daemon=True, name=name)
         self.deadline = deadline
         self.program_alive = program_alive
@@ -88,16 +88,43 @@ class _DatagramCounterpart(threading.Thread):
         self.done = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self.sockets: List[socket.socket] = []
+        # ``tcp_guard``: a TCP socket bound, never listening, on the first socket's port number,
+        # so that a TCP connect routed there (a SOCK_STREAM client in a UDP lab) is refused, as
+        # on the lab's computers, and never reaches another program listening on that number.
+        self._tcp_guard: Optional[socket.socket] = None
         try:
-            for _ in range(sockets):
-                sock = new_socket(socket.AF_INET, socket.SOCK_DGRAM)
-                self.sockets.append(sock)
-                sock.bind(("127.0.0.1", 0))
-                sock.setblocking(False)
+            for number in range(sockets):
+                self.sockets.append(self._bound(new_socket, tcp_guard and number == 0))
         except OSError:
             self._close()
             raise
         self.observation.own_address = self.sockets[0].getsockname()[:2]
+
+    def _bound(self, new_socket, tcp_guard: bool) -> socket.socket:
+        """A non-blocking UDP socket on a loopback ephemeral port; with ``tcp_guard``, one whose
+        number is free for TCP too (a few tries; the last one is kept, guarded or not)."""
+        for attempt in range(1, 9):
+            sock = new_socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind(("127.0.0.1", 0))
+                sock.setblocking(False)
+                if not tcp_guard or self._guard(new_socket, sock.getsockname()) or attempt == 8:
+                    return sock
+            except OSError:
+                sock.close()
+                raise
+            sock.close()  # that number is taken for TCP: another one
+        raise AssertionError("unreachable: the last try returns")
+
+    def _guard(self, new_socket, address: Address) -> bool:
+        guard = new_socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            guard.bind(address)
+        except OSError:
+            guard.close()
+            return False
+        self._tcp_guard = guard
+        return True
 
     @property
     def address(self) -> Address:
@@ -173,6 +200,8 @@ class _DatagramCounterpart(threading.Thread):
     def _close(self) -> None:
         for sock in self.sockets + [self._wake_r, self._wake_w]:
             sock.close()
+        if self._tcp_guard is not None:
+            self._tcp_guard.close()
 
     def _finish(self) -> None:
         if self.done.is_set():
@@ -214,25 +243,9 @@ class ReferenceUdpServer(_DatagramCounterpart):
     def __init__(self, message: bytes, deadline: float, program_alive: Callable[[], bool],
                  on_done: Callable[[], None],
                  new_socket: Callable[[int, int], socket.socket] = socket.socket, inspect=None):
-        super().__init__(deadline, program_alive, on_done, "reference-udp-server", new_socket, 1, inspect)
+        super().__init__(deadline, program_alive, on_done, "reference-udp-server", new_socket, 1, inspect,
+                         tcp_guard=True)
         self.message = message
-        # A TCP socket bound, not listening, on the same port: a SOCK_STREAM client's connect
-        # (routed here) is refused, as on the lab's computers, and can never reach another
-        # program that happens to listen on this port number.
-        self._tcp_guard: Optional[socket.socket] = None
-        try:
-            self._tcp_guard = new_socket(socket.AF_INET, socket.SOCK_STREAM)
-            self._tcp_guard.bind(self.address)
-        except OSError:
-            if self._tcp_guard is not None:
-                self._tcp_guard.close()
-            self._tcp_guard = None
-
-    def _close(self) -> None:
-        super()._close()
-        guard = getattr(self, "_tcp_guard", None)  # (not there yet when the UDP socket failed)
-        if guard is not None:
-            guard.close()
 
     def _on_datagram(self, sock: socket.socket, data: bytes, sender: Address) -> None:
         obs = self.observation
