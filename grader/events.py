@@ -49,7 +49,7 @@ SHAPES: Dict[str, Dict[str, Callable[[object], bool]]] = {
     "hello": {},
     "start": {"file": _str},
     "socket": {"sock": _int, "family": _int, "type": _int},
-    "bind": dict(_CALL, requested=_address, address=_optional(_address), **_ERROR),
+    "bind": dict(_CALL, requested=_address, address=_optional(_address), type=_int, **_ERROR),
     "listen": dict(_CALL, address=_optional(_address), backlog=lambda v: True, **_ERROR),
     "accept_call": dict(sock=_int, **_BLOCKING),
     "accept_return": dict(_CALL, conn=_int, peer=_address, local=_optional(_address), **_ERROR),
@@ -59,6 +59,18 @@ SHAPES: Dict[str, Dict[str, Callable[[object], bool]]] = {
     "recv_call": dict(sock=_int, via=_str, bufsize=_optional(_int), **_BLOCKING),
     "recv_return": dict(_CALL, via=_str, data=_str, size=_int, **_ERROR),
     "shutdown": dict(_CALL, how=lambda v: True, **_ERROR),
+    # Datagram (UDP) sockets: their own kinds, so no check mistakes a datagram for a connection.
+    # requested: the address the program gave (None: send() on a connected socket); to: where the
+    # virtual lab network delivered it; local: the program's socket; peer: recvfrom's sender.
+    "datagram_connect": dict(_CALL, requested=_address, via=_str, to=_address,
+                             local=_optional(_address), **_ERROR),
+    "datagram_send": dict(_CALL, via=_str, data=_str, size=_int, data_type=_str,
+                          requested=_optional(_address), to=_optional(_address),
+                          local=_optional(_address), **_ERROR),
+    "datagram_recv_call": dict(sock=_int, via=_str, bufsize=_optional(_int), local=_optional(_address),
+                               **_BLOCKING),
+    "datagram_recv_return": dict(_CALL, via=_str, data=_str, size=_int, peer=_optional(_address),
+                                 **_ERROR),
     "close": {"sock": _int, "via": _str},
     "settimeout": {"sock": _int, "timeout": _optional(_number)},
     "stdout": {"text": _str},

@@ -1,4 +1,5 @@
-"""What the kernel shows of a program's TCP connections (Linux), for facts the program cannot forge.
+"""What the kernel shows of a program's TCP connections and UDP sockets (Linux), for facts the
+program cannot forge.
 
 ``/proc/<pid>/net/tcp`` (and ``tcp6``) lists every TCP socket of the network namespace that
 ``pid`` lives in, with its addresses, state and inode.  The inode is 0 for a socket no file
@@ -45,10 +46,10 @@ def _hex_address(host: str, port: int, ipv6: bool) -> Optional[str]:
     return "%s:%04X" % (text, port)
 
 
-def _rows(pid: Optional[int], ipv6: bool):
+def _rows(pid: Optional[int], ipv6: bool, protocol: str = "tcp"):
     """The rows of the namespace's table as (local, remote, state, inode); raises OSError."""
     folder = "/proc/%d/net" % pid if pid is not None else "/proc/self/net"
-    with open("%s/%s" % (folder, "tcp6" if ipv6 else "tcp")) as table:
+    with open("%s/%s" % (folder, protocol + "6" if ipv6 else protocol)) as table:
         next(table, None)
         for line in table:
             fields = line.split()
@@ -152,6 +153,36 @@ def _ask(diag: socket.socket, local_host: str, local_port: int, remote_host: str
         if kind == SOCK_DIAG_BY_FAMILY and (state == TCP_LISTEN) == listening:
             return inode
     return 0
+
+
+def udp_socket_inode(local: Sequence, pid: Optional[int] = None) -> Optional[int]:
+    """The inode of the UDP socket bound at ``local`` (``(host, port)``; an IPv4 address also
+    matches an IPv6 socket bound to its mapped form), in the network namespace of ``pid`` (None:
+    the grader's own), read from ``/proc/net/udp`` and ``udp6``.  A socket bound to every
+    interface on that port counts.  0 when there is none; None when this cannot be told.
+
+    A datagram socket has no connection whose end the kernel could show: this is the evidence
+    that a socket of that address exists and, with ``open_socket_inodes``, who holds it."""
+    if not IS_LINUX:
+        return None
+    try:
+        host, port = str(local[0]), int(local[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    ipv6 = ":" in host and not host.startswith("::ffff:")
+    found = 0
+    try:
+        for v6 in ((True,) if ipv6 else (False, True)):
+            exact = _hex_address(host, port, v6)
+            anywhere = _hex_address("::" if v6 else "0.0.0.0", port, v6)
+            if exact is None:
+                continue
+            for row_local, _, _, inode in _rows(pid, v6, "udp"):
+                if row_local in (exact, anywhere):
+                    found = max(found, int(inode))
+    except (OSError, ValueError):
+        return None
+    return found
 
 
 def open_socket_inodes(pids: Iterable[int]) -> Optional[Set[int]]:

@@ -239,12 +239,25 @@ class ProgramRun:
                 os.close(self._control_fd)
                 self._control_fd = None
 
-    def new_socket(self, family: int) -> socket.socket:
-        """A TCP socket for the reference counterpart, on the program's network: inside its
-        network namespace when sandboxed."""
+    def new_socket(self, family: int, kind: int = socket.SOCK_STREAM) -> socket.socket:
+        """A TCP socket (UDP: ``kind`` SOCK_DGRAM) for the reference counterpart, on the
+        program's network: inside its network namespace when sandboxed."""
         if self._sandbox is not None:
-            return self._sandbox.new_socket(family)
-        return plain_socket(family)
+            return self._sandbox.new_socket(family, kind)
+        return plain_socket(family) if kind == socket.SOCK_STREAM else socket.socket(family, kind)
+
+    def udp_socket_inode(self, local) -> Optional[int]:
+        """The inode of the UDP socket bound at ``local`` in the program's network, 0 when there
+        is none (``grader.kernel.udp_socket_inode``); None when that cannot be told."""
+        if self._sandbox is not None and (self.process is None or self.process.poll() is not None):
+            return None  # the namespace is gone
+        return kernel.udp_socket_inode(local, self.process.pid if self._sandbox is not None else None)
+
+    def holds_socket(self, inode: int) -> Optional[bool]:
+        """Whether the program's processes hold the socket ``inode`` open now (None: cannot
+        tell).  In a sandbox every socket of its network is the program's."""
+        held = self.open_socket_inodes()
+        return None if held is None else inode in held
 
     def owns_listener(self, port: int, ipv6: bool = False) -> bool:
         """Whether the socket listening on this loopback port is the program's own, as far as

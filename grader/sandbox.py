@@ -177,10 +177,13 @@ class Sandbox:
         if kind != "ready":
             raise SandboxError("the sandbox could not be set up: %s" % (text or "its setup did not answer"))
 
-    def new_socket(self, family: int) -> socket.socket:
-        """A TCP socket of ``family`` that lives in the program's network namespace (or, for
-        ``family`` AF_NETLINK, a sock_diag socket there: ``grader.kernel``)."""
+    def new_socket(self, family: int, kind: int = socket.SOCK_STREAM) -> socket.socket:
+        """A TCP socket of ``family`` (a UDP one for ``kind`` SOCK_DGRAM) that lives in the
+        program's network namespace (or, for ``family`` AF_NETLINK, a sock_diag socket there:
+        ``grader.kernel``)."""
         request = {socket.AF_INET6: b"6", socket.AF_INET: b"4"}.get(family, b"d")
+        if kind == socket.SOCK_DGRAM and request != b"d":
+            request = b"u" + request
         with self._lock:
             try:
                 self._grader_end.send(request)

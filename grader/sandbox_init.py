@@ -350,12 +350,13 @@ def _hand_out_sockets(control, child: int) -> int:
                 # the kernel ends everything in the namespace.
                 _send(control, "exit:%d:%d" % (-SIGKILL, _left_in_namespace(besides=child)))
                 return 128 + SIGKILL
-            family = _socket.AF_INET6 if request == b"6" else _socket.AF_INET
+            family = _socket.AF_INET6 if request in (b"6", b"u6") else _socket.AF_INET
+            kind = _socket.SOCK_DGRAM if request.startswith(b"u") else _socket.SOCK_STREAM  # u: UDP
             try:
                 if request == b"d":  # to ask the kernel about the namespace's connections
                     sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
                 else:
-                    sock = _socket.socket(family, _socket.SOCK_STREAM)
+                    sock = _socket.socket(family, kind)
             except OSError as exc:
                 _send(control, "error:%s" % exc)
                 continue

@@ -32,6 +32,7 @@ from grader import kernel
 from grader.exercise import CLIENT, SERVER, Exercise
 from grader.launch import StartedProgram
 from grader.peers import Observation, ReferenceClient, ReferenceServer
+from grader.peers_udp import DatagramObservation, ReferenceUdpClient, ReferenceUdpServer
 from grader.runner import ProgramRun, RunOutput
 
 # Limits applied to the student's process by the probe before their code runs (POSIX).
@@ -42,6 +43,11 @@ STOPPED_TIME_LIMIT = "time limit"
 STARTUP_ALLOWANCE = 10.0  # seconds the interpreter may take to start, on top of the limit
 STALLED_ACCEPT = "waiting in accept() for another client"
 STALLED_RECV = "waiting in recv() for the client to send something"
+STALLED_RECVFROM = "waiting in recvfrom() for a datagram that nothing will send"
+STALLED_ACCEPT_UDP = "waiting in accept() for a connection, in a lab with no connections"
+TCP, UDP = "tcp", "udp"
+# What the reference UDP client sends a server when the exercise names no request of its own.
+DEFAULT_REQUEST = b"Hello, server!"
 
 
 class Trace(NamedTuple):
@@ -72,14 +78,24 @@ class Trace(NamedTuple):
     open_at_end: Optional[frozenset] = None
     # Signs that code other than the probe wrote into its channel or called its internals.
     interference: Tuple[str, ...] = ()
+    transport: str = TCP  # "udp": a datagram session (``peer`` is then an empty Observation)
+    # A datagram session's counterpart's view: what it sent and received (grader.peers_udp).
+    datagrams: Optional[DatagramObservation] = None
 
 
 def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
                 time_limit: float, sandbox: bool = False,
-                started: Optional[StartedProgram] = None) -> Trace:
+                started: Optional[StartedProgram] = None, transport: str = TCP,
+                request: bytes = DEFAULT_REQUEST) -> Trace:
     """``sandbox``: run the program in its own namespaces (``grader.sandbox``; check
     ``grader.sandbox.available()`` first).  ``started``: the program, already started by
-    ``launch.start_program`` (with the same ``sandbox``); the session adopts it."""
+    ``launch.start_program`` (with the same ``sandbox``); the session adopts it.
+    ``transport``: "tcp" (a connection) or "udp" (datagrams: ``Trace.datagrams``); for "udp",
+    ``request`` is what the reference client sends a server."""
+    if transport == UDP:
+        return _DatagramSession(role, source, exercise, message, time_limit, sandbox, request).run(started)
+    if transport != TCP:
+        raise ValueError("transport must be %r or %r, not %r" % (TCP, UDP, transport))
     return _Session(role, source, exercise, message, time_limit, sandbox).run(started)
 
 
@@ -157,7 +173,7 @@ class _Session:
             exit_status = None  # killed by a signal (e.g. a resource limit)
         return Trace(
             role=self.role, message=self.message, events=self.events,
-            peer=self.peer.observation if self.peer else Observation(),
+            peer=self._peer_observation(), **self._transport_fields(),
             output=output, finished_status=self.finished_status, exit_status=exit_status,
             stopped_because=stopped_because,
             started_at=self.code_started_at or self.program.started_at or started,
@@ -166,6 +182,12 @@ class _Session:
             connection_inodes=self.connection_inodes, open_at_end=self.open_at_end,
             interference=output.interference + self._tamper_reasons(),
         )
+
+    def _peer_observation(self) -> Observation:
+        return self.peer.observation if self.peer else Observation()
+
+    def _transport_fields(self) -> Dict:
+        return {}
 
     def _tamper_reasons(self) -> Tuple[str, ...]:
         tampered = [e.get("claimed", "") for e in self.events if e["kind"] == "tamper"]
@@ -254,13 +276,7 @@ class _Session:
         self.events.append(event)
         kind = event["kind"]
         if kind == "hello" and self.main_pid is None:
-            self.main_pid = event.get("pid")
-            self.deadline = time.monotonic() + self.time_limit
-            if self.role == CLIENT:
-                # Only now: a sandboxed program's network namespace exists from here on.
-                self._start_reference_server()
-            self.program.configure(self._probe_config())
-            self.code_started_at = time.monotonic()
+            self._on_hello(event)
             return
         if kind == "tamper":
             return  # reported with the trace (_tamper_reasons)
@@ -289,6 +305,18 @@ class _Session:
                 self.peer.hang_up(lambda closed: self.inbox.put(("hung_up", closed)))
             elif reason:
                 self._quiet(reason)
+
+    def _on_hello(self, event: Dict) -> None:
+        self.main_pid = event.get("pid")
+        self.deadline = time.monotonic() + self.time_limit
+        # Only now: a sandboxed program's network namespace exists from here on.
+        self._start_counterpart_at_hello()
+        self.program.configure(self._probe_config())
+        self.code_started_at = time.monotonic()
+
+    def _start_counterpart_at_hello(self) -> None:
+        if self.role == CLIENT:
+            self._start_reference_server()
 
     def _on_hung_up(self, closed: bool) -> None:
         self.hang_up = closed
@@ -356,3 +384,133 @@ class _Session:
                 and self.accepted_conn not in self.shut_down_socks and not self.hang_up):
             return STALLED_RECV  # (once the client closed its side, recv() returns b'')
         return None
+
+
+class _DatagramSession(_Session):
+    """A datagram (UDP) session: the program against ``peers_udp``'s reference client or server.
+
+    It ends as soon as the outcome can no longer change:
+
+    * the program *finished* (held by the probe), or its process ended, or the time limit passed,
+      as in a TCP session;
+    * the program *stalled*: single-threaded and blocking, it waits in ``recvfrom()`` (or
+      ``recv()``) on a datagram socket that has already received every datagram the counterpart
+      sent to it.  The counterpart sends nothing unasked (the client its one request, the server
+      one reply to the first request), and a program blocked in a receive cannot ask; likewise
+      ``accept()`` (a TCP socket in a UDP lab), which no reference program will ever connect to.
+
+    There is no end of stream to wait for, so no grace either: loopback delivers a datagram
+    within the sender's call, and the counterpart reads what is queued before it stops.
+    """
+
+    def __init__(self, role: str, source: Path, exercise: Exercise, message: bytes,
+                 time_limit: float, sandbox: bool, request: bytes):
+        super().__init__(role, source, exercise, message, time_limit, sandbox)
+        self.request = request
+        self.received_on: Dict[int, int] = {}  # the program's datagram socket -> datagrams it got
+
+    def _peer_observation(self) -> Observation:
+        return Observation()  # no connection: the datagrams are in ``Trace.datagrams``
+
+    def _transport_fields(self) -> Dict:
+        return {"transport": UDP,
+                "datagrams": self.peer.observation if self.peer is not None else DatagramObservation()}
+
+    def _grace(self) -> float:
+        return 0.0
+
+    def _start_counterpart_at_hello(self) -> None:
+        if self.role == CLIENT:
+            kind, payload = ReferenceUdpServer, self.message
+        else:
+            kind, payload = ReferenceUdpClient, self.request
+        try:
+            self.peer = kind(payload, self.deadline, self._program_alive, self._peer_done,
+                             new_socket=self.program.new_socket, inspect=self._program_udp_socket)
+        except OSError:
+            return  # the program is gone already, and with it its network namespace
+        self.peer.start()
+
+    def _probe_config(self) -> Dict:
+        # The client's TCP connects (a SOCK_STREAM client in a UDP lab) also go to the server's
+        # port, where, as on the lab's computers, no TCP server listens.
+        config = super()._probe_config()
+        if self.peer is not None:
+            host, port = self.peer.address
+            config["udp_host"], config["udp_port"] = host, port
+            if self.role == SERVER:
+                # A reply to the sender's address reaches the client; any other address, the
+                # client's stand-in for "elsewhere".
+                config["udp_port"], config["udp_keep_port"] = self.peer.elsewhere_address[1], port
+        return config
+
+    def _program_udp_socket(self, address) -> Optional[int]:
+        """The inode of the program's UDP socket at ``address``: 0 when the kernel shows none
+        there that the program holds; None when it cannot tell."""
+        if self.stopping:
+            return None
+        inode = self.program.udp_socket_inode(address)
+        if not inode:
+            return inode
+        return 0 if self.program.holds_socket(inode) is False else inode
+
+    def _open_at_end(self) -> Optional[frozenset]:
+        if self.peer is None or not self.peer.observation.program_socket:
+            return None
+        found = self.program.open_socket_inodes()
+        return frozenset(found) if found is not None else None
+
+    def _on_event(self, event: Dict) -> None:
+        self.events.append(event)
+        kind = event["kind"]
+        if kind == "hello" and self.main_pid is None:
+            self._on_hello(event)
+            return
+        if kind == "tamper" or event.get("pid") != self.main_pid:
+            return  # tampering is reported with the trace; a forked child does not steer
+        if kind == "bind" and event.get("ok") and event.get("type") == socket.SOCK_DGRAM:
+            if self.role == SERVER:
+                self._send_request(event)
+        elif kind == "datagram_recv_return" and event.get("ok"):
+            sock = event.get("sock")
+            self.received_on[sock] = self.received_on.get(sock, 0) + 1
+        elif kind in ("datagram_recv_call", "accept_call"):
+            reason = self._datagram_stall(event)
+            if reason:
+                self._quiet(reason)
+        elif kind == "finished":
+            self.finished_status = event.get("status")
+            self._quiet("finished")
+
+    def _send_request(self, bind_event: Dict) -> None:
+        """The server's datagram socket is bound: send the request there, once the kernel shows
+        that a socket of the program is bound at that port (the event alone is its word)."""
+        peer = self.peer
+        address = kernel.endpoint(bind_event.get("address"))
+        if not isinstance(peer, ReferenceUdpClient) or address is None:
+            return
+        host, port = address
+        if host not in ("127.0.0.1", "0.0.0.0", "::ffff:127.0.0.1", "::ffff:0.0.0.0", "::"):
+            return  # only ever send to this machine's IPv4 loopback (::1 is out of reach)
+        if port in (peer.address[1], peer.elsewhere_address[1]):
+            peer.observation.program_socket = 0  # the counterpart's own port: not the program's
+            return
+        inode = self._program_udp_socket(("127.0.0.1", port))
+        if inode == 0:
+            peer.observation.program_socket = 0
+            return
+        peer.send_request(("127.0.0.1", port), inode)
+
+    def _datagram_stall(self, event: Dict) -> Optional[str]:
+        """Why a blocking receive can never return, or None (single-threaded, blocking only)."""
+        if event.get("timeout") is not None or event.get("threads", 1) != 1:
+            return None
+        if event["kind"] == "accept_call":
+            return STALLED_ACCEPT_UDP
+        if self.peer is not None:
+            self.peer.catch_up()  # what the program sent so far has been answered
+            local = kernel.endpoint(event.get("local"))
+            delivered = self.peer.observation.delivered_to(local[1]) if local and local[1] else 0
+        else:
+            delivered = 0
+        return STALLED_RECVFROM if self.received_on.get(event.get("sock"), 0) >= delivered else None

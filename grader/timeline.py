@@ -38,6 +38,14 @@ _DESCRIBE: Dict[str, Callable[[Dict], str]] = {
     "send": lambda e: _ok_or_error(e, "%s(%s) on socket #%s" % (e.get("via"), _data(e), e.get("sock"))),
     "recv_call": lambda e: "%s(%s) called on socket #%s" % (e.get("via"), e.get("bufsize") or "", e.get("sock")),
     "recv_return": lambda e: _ok_or_error(e, "%s() returned %s" % (e.get("via"), _data(e))),
+    "datagram_connect": lambda e: _ok_or_error(e, "connect(%s) on datagram socket #%s: send() now goes there"
+                                               % (_address(e.get("requested")), e.get("sock"))),
+    "datagram_send": lambda e: _ok_or_error(e, "%s(%s%s) on datagram socket #%s" % (
+        e.get("via"), _data(e), ", " + _address(e.get("requested")) if e.get("requested") else "", e.get("sock"))),
+    "datagram_recv_call": lambda e: "%s(%s) called on datagram socket #%s, waiting for a datagram"
+                                    % (e.get("via"), e.get("bufsize") or "", e.get("sock")),
+    "datagram_recv_return": lambda e: _ok_or_error(e, "%s() returned %s%s" % (
+        e.get("via"), _data(e), " from " + _address(e.get("peer")) if e.get("peer") else "")),
     "shutdown": lambda e: _ok_or_error(e, "shutdown(%s) on socket #%s" % (e.get("how"), e.get("sock"))),
     "close": lambda e: "socket #%s closed%s" % (e.get("sock"), " (end of with block)" if e.get("via") == "with" else ""),
     "exception": lambda e: "uncaught %s: %s" % (e.get("error"), e.get("message")),
@@ -73,8 +81,27 @@ def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
                 "stopped": "stopped waiting"}.get(peer.ended or "", str(peer.ended))
         got = "received %r, then %s" % (peer.received, what) if trace.role == SERVER else what
         entries.append(TimelineEntry(round(peer.ended_at - start, 4), who, got))
+    entries.extend(_datagram_entries(trace, start))
     if trace.stopped_because:
         entries.append(TimelineEntry(round(trace.duration, 4), "grader",
                                      "stopped the program: " + trace.stopped_because))
     entries.sort(key=lambda e: e.t)
     return tuple(entries)
+
+
+def _datagram_entries(trace: Trace, start: float) -> List[TimelineEntry]:
+    """What a datagram counterpart sent and received (a UDP session), as timeline lines."""
+    seen = trace.datagrams
+    if seen is None:
+        return []
+    who = "reference client" if trace.role == SERVER else "reference server"
+    entries = [TimelineEntry(round(d.at - start, 4), who, "sent %r to %s" % (d.data, _address(list(d.address))))
+               for d in seen.sent]
+    entries += [TimelineEntry(round(d.at - start, 4), who, "received %r from %s" % (d.data, _address(list(d.address))))
+                for d in seen.received]
+    entries += [TimelineEntry(round(d.at - start, 4), "grader",
+                              "a datagram %r addressed elsewhere (not to the reference client) arrived there"
+                              % (d.data,)) for d in seen.elsewhere]
+    if seen.send_error:
+        entries.append(TimelineEntry(0.0, who, "could not send: " + seen.send_error))
+    return entries

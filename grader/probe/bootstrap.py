@@ -243,6 +243,13 @@ def _is_inet_stream(sock):
         return False
 
 
+def _is_inet_dgram(sock):
+    try:
+        return _is_inet(sock) and sock.type == _socket_module.SOCK_DGRAM
+    except OSError:
+        return False
+
+
 def _addr(address):
     """An address as JSON: [host, port] for IP sockets, else its repr."""
     if isinstance(address, tuple) and len(address) >= 2:
@@ -280,7 +287,7 @@ def _error_fields(exc):
             "errno": getattr(exc, "errno", None)}
 
 
-def _validate_ip_address(sock, address, function):
+def _validate_ip_address(sock, address, function, before=()):
     """Raise what the real call would for a malformed address, before we replace it: routing
     must not fix a student's bug such as a port given as a string.  The real method parses it,
     in Python's own words, on a closed socket of the same family (its system call can only fail),
@@ -291,13 +298,60 @@ def _validate_ip_address(sock, address, function):
     closed = _socket_module._socket.socket(sock.family, sock.type)  # not hooked: no event
     closed.close()
     try:
-        _REAL[function].__get__(closed)(parsed)
+        _REAL[function].__get__(closed)(*before, parsed)  # before: sendto's data and flags
     except OSError:  # EBADF: the address itself was fine
         pass
 
 
 def _loopback_for(sock):
     return "::1" if sock.family == _socket_module.AF_INET6 else "127.0.0.1"
+
+
+def _type(sock):
+    try:
+        return int(sock.type)
+    except (OSError, ValueError, TypeError):
+        return -1
+
+
+def _bind_loopback(sock):
+    """Bind to a loopback ephemeral port.  An IPv6 datagram socket takes the IPv4-mapped
+    loopback where it can: a datagram has no connection to carry it between the families, and
+    the grader's datagram counterparts are IPv4 (a socket set IPV6_V6ONLY gets ::1)."""
+    if sock.family == _socket_module.AF_INET6 and _is_inet_dgram(sock):
+        try:
+            return _REAL["bind"](sock, ("::ffff:127.0.0.1", 0))
+        except OSError:
+            pass
+    return _REAL["bind"](sock, (_loopback_for(sock), 0))
+
+
+def _bind_unbound(sock):
+    """Before a routed datagram leaves an unbound socket: bind it to loopback, where the kernel
+    would bind it to every interface (the virtual lab network keeps the program off the real
+    ones, as its bind() does)."""
+    try:
+        if sock.getsockname()[1] == 0:
+            _bind_loopback(sock)
+    except (OSError, IndexError, TypeError):
+        pass
+
+
+def _datagram_route(sock, address):
+    """Where a datagram (or a datagram socket's connect) addressed to ``address`` goes on the
+    virtual lab network: to the port the grader named (``udp_host``/``udp_port``), except that
+    the port ``udp_keep_port`` (the reference client's own, which a server replies to) keeps its
+    port.  Without that configuration (a TCP grading) it goes where it was addressed."""
+    port = _config.get("udp_port")
+    if not port or not (isinstance(address, tuple) and len(address) >= 2):
+        return address
+    host, port = _config.get("udp_host", "127.0.0.1"), int(port)
+    keep = _config.get("udp_keep_port")
+    if keep and address[1] == int(keep):
+        port = int(keep)
+    if sock.family == _socket_module.AF_INET6 and ":" not in host:
+        host = "::ffff:" + host
+    return (host, port)
 
 
 def _hook(name):
@@ -342,12 +396,12 @@ def install_socket_hooks():
         if not _is_inet(self):
             return _real(self, "bind")(*args, **kwargs)
         address = args[0] if args else None
-        fields = {"sock": _sock_id(self), "requested": _addr(address)}
+        fields = {"sock": _sock_id(self), "requested": _addr(address), "type": _type(self)}
         try:
             if not _shape(args, kwargs, 1, 1):
                 return _real(self, "bind")(*args, **kwargs)  # raises Python's own error
             _validate_ip_address(self, address, "bind")
-            _real(self, "bind")((_loopback_for(self), 0))
+            _bind_loopback(self)
         except Exception as exc:
             emit("bind", ok=False, **fields, **_error_fields(exc))
             raise
@@ -377,6 +431,8 @@ def install_socket_hooks():
         return conn, address
 
     def _connect(self, real_name, args, kwargs):
+        if _is_inet_dgram(self):
+            return _datagram_connect(self, real_name, args, kwargs)
         sid = _sock_id(self)
         address = args[0] if args else None
         fields = {"sock": sid, "requested": _addr(address), "via": real_name}
@@ -422,6 +478,31 @@ def install_socket_hooks():
              message=message, **fields)
         _PENDING[self] = fields
 
+    def _datagram_connect(self, real_name, args, kwargs):
+        """A datagram socket's connect: it only sets where send() goes (no handshake), routed
+        like sendto()."""
+        address = args[0] if args else None
+        fields = {"sock": _sock_id(self), "requested": _addr(address), "via": real_name}
+        well_formed = _shape(args, kwargs, 1, 1)
+        target = _datagram_route(self, address) if well_formed else address
+        try:
+            if not well_formed:
+                result = _real(self, real_name)(*args, **kwargs)  # raises Python's own error
+            else:
+                if target is not address:
+                    _validate_ip_address(self, address, real_name)
+                    _bind_unbound(self)
+                result = _real(self, real_name)(target)
+        except Exception as exc:
+            emit("datagram_connect", ok=False, **fields, **_error_fields(exc))
+            raise
+        if real_name == "connect_ex" and result != 0:
+            emit("datagram_connect", ok=False, error="OSError", errno=result,
+                 message=os.strerror(result), **fields)
+        else:
+            emit("datagram_connect", ok=True, to=_addr(target), local=_sockname(self), **fields)
+        return result
+
     @_hook("connect")
     def connect(self, *args, **kwargs):
         return _connect(self, "connect", args, kwargs)
@@ -433,6 +514,8 @@ def install_socket_hooks():
     def _sender(name):
         @_hook(name)
         def send(self, *args, **kwargs):
+            if _is_inet_dgram(self):
+                return _datagram_send(self, name, args, kwargs)
             sid = _sock_id(self)
             _settle(self)
             data = args[0] if args else kwargs.get("data")
@@ -447,6 +530,30 @@ def install_socket_hooks():
                  size=sent)
             return result
 
+    def _datagram_send(self, name, args, kwargs):
+        """send/sendall/sendto on a datagram socket: one datagram, routed on the virtual lab
+        network; the event says where the program addressed it and where it went."""
+        data = args[0] if args else kwargs.get("data")
+        address = args[-1] if name == "sendto" and _shape(args, kwargs, 2, 3) else None
+        fields = {"sock": _sock_id(self), "via": name, "requested": None if address is None else _addr(address)}
+        target = None if address is None else _datagram_route(self, address)
+        try:
+            if target is None:  # on a connected socket (or a malformed call: Python's own error)
+                result = _real(self, name)(*args, **kwargs)
+            else:
+                if target is not address:
+                    _validate_ip_address(self, address, name, before=args[:-1])
+                    _bind_unbound(self)
+                result = _real(self, name)(*(args[:-1] + (target,)))
+        except Exception as exc:
+            emit("datagram_send", ok=False, data_type=type(data).__name__, **fields, **_error_fields(exc))
+            raise
+        sent = len(memoryview(data)) if name == "sendall" else result
+        went = target if target is not None else _peername(self)
+        emit("datagram_send", ok=True, data=_data(memoryview(data)[:sent]), size=sent,
+             to=None if went is None else _addr(went), local=_sockname(self), **fields)
+        return result
+
     _sender("send")
     _sender("sendall")
     _sender("sendto")  # works on a connected TCP socket too; beginners sometimes use it
@@ -459,12 +566,23 @@ def install_socket_hooks():
             into = name.endswith("_into")
             bufsize = args[1] if into and len(args) > 1 else \
                 (args[0] if not into and args else kwargs.get("bufsize", kwargs.get("nbytes")))
-            emit("recv_call", sock=sid, via=name, bufsize=bufsize if isinstance(bufsize, int) else None,
-                 **_blocking_info(self))
+            # A datagram socket's calls are their own kinds (the checks tell them apart by kind),
+            # with the socket's address and, from recvfrom, the sender's.
+            dgram = _is_inet_dgram(self)
+            call_kind, return_kind = ("datagram_recv_call", "datagram_recv_return") if dgram \
+                else ("recv_call", "recv_return")
+            where = {"local": _sockname(self)} if dgram else {}
+            if dgram and into and not bufsize:  # nbytes 0 or left out: the buffer's whole size
+                try:
+                    bufsize = memoryview(args[0] if args else kwargs.get("buffer")).nbytes
+                except TypeError:
+                    pass
+            emit(call_kind, sock=sid, via=name, bufsize=bufsize if isinstance(bufsize, int) else None,
+                 **where, **_blocking_info(self))
             try:
                 result = _real(self, name)(*args, **kwargs)
             except Exception as exc:
-                emit("recv_return", ok=False, sock=sid, via=name, **_error_fields(exc))
+                emit(return_kind, ok=False, sock=sid, via=name, **_error_fields(exc))
                 raise
             if name in ("recv_into", "recvfrom_into"):
                 buffer = args[0] if args else kwargs.get("buffer")
@@ -477,7 +595,10 @@ def install_socket_hooks():
                 data = result[0]
             else:
                 data = result
-            emit("recv_return", ok=True, sock=sid, via=name, data=_data(data), size=len(data))
+            if dgram:
+                sender = result[1] if name.startswith("recvfrom") else _peername(self)
+                where = {"peer": None if sender is None else _addr(sender)}
+            emit(return_kind, ok=True, sock=sid, via=name, data=_data(data), size=len(data), **where)
             return result
 
     for name in ("recv", "recv_into", "recvfrom", "recvfrom_into"):
