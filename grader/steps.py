@@ -90,7 +90,7 @@ class Exercise(NamedTuple):
 # -- deriving checks from steps -----------------------------------------------------------------
 
 _PAST = {"accept": "accept() returned", "connect": "connecting", "recv": "receiving"}
-_SENT = {"message": "the message", "echo": "the reply", "line": "the line"}
+_SENT = {"message": "the message", "echo": "the line back", "line": "the line"}
 
 
 def after_what(step: Step) -> str:
@@ -130,7 +130,7 @@ def default_description(role: str, steps: Tuple[Step, ...], index: int, message:
             return 'The %s receives exactly "%s"' % (other, message)
         if step.data == "echo":
             return "The %s gets back exactly the line it sent" % other
-        return "The %s receives the line the program sends" % other
+        return "The %s receives the line the %s sends" % (other, role)
     if kind == "print_received":
         what = "reply" if step.data == "echo" else "message"
         return "It prints the %s it received from the %s, as text" % (what, other.split()[-1])

@@ -11,7 +11,7 @@ from grader.checks import Context, Fail, Here, Outcome, Pass, Skip, judge
 from grader.matching import STDERR, LineMatch, closest, difference_note, find_line, matches
 from grader.report.bounds import quoted
 from grader.checks.facts import Facts
-from grader.session import STALLED_ACCEPT, STALLED_RECV, STOPPED_TIME_LIMIT
+from grader.session import STALLED_ACCEPT, STALLED_RECV, STALLED_RECV_FIRST, STOPPED_TIME_LIMIT
 from grader.steps import Step
 
 # `if __name__ == "main":` (either way round, any quotes): never true, so its block never runs.
@@ -47,7 +47,7 @@ _WAITING_CALLS = {
     "recv": ("recv_call", "recv()", "the program never received anything"),
 }
 _DONE = {"accept": "accept() returned", "connect": "connecting", "recv": "receiving"}
-_SENT = {"message": "the message was sent", "echo": "the reply was sent", "line": "the line was sent"}
+_SENT = {"message": "the message was sent", "echo": "the line was sent back", "line": "the line was sent"}
 
 
 @judge("print")
@@ -229,6 +229,8 @@ def exits(ctx: Context) -> Outcome:
         hint = hints.LOOPS_FOREVER_ACCEPT if trace.stopped_because == STALLED_ACCEPT else hints.WAITS_FOR_CLIENT
         if trace.stopped_because == STALLED_RECV and trace.peer.received_total:
             hint = hints.WAITS_AFTER_SENDING  # it did send: "send first" would not be true
+        if trace.stopped_because == STALLED_RECV_FIRST:
+            hint = hints.SEND_FIRST
         return Fail(expected, "it was %s, which can never happen, so it was stopped" % trace.stopped_because, hint)
     killed = _killed_by_signal(ctx)
     if killed or trace.exit_status is None:
