@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from grader import hosts
-from grader.checks import Context, evaluate
+from grader.checks import Context, evaluate, load_code_checks
 from grader.checks.facts import Facts
 from grader.exercise import CLIENT, HELLO_WORLD, ROLES, SERVER, Exercise
 from grader.inputs import read_program
@@ -66,6 +66,7 @@ def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
 def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
            runs: List[Optional[StartedProgram]]) -> Report:
     began = time.monotonic()
+    load_code_checks(exercise)
     source = read_program(path)
     time_limit = options.timeout if options.timeout is not None else exercise.time_limit
     message = exercise.message

@@ -8,6 +8,7 @@ an exercise's checks in code (its ``checks.py``) register under their check id w
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 from grader import hints
@@ -95,6 +96,30 @@ def judge(kind: str, role: Optional[str] = None):
         JUDGES[(role, kind)] = function
         return function
     return register
+
+
+_LOADED: Dict[str, object] = {}
+_LOADING = threading.Lock()
+
+
+def load_code_checks(exercise: Exercise) -> None:
+    """Run the exercise's checks.py once (its ``@check`` functions register themselves), and
+    make sure every ``code`` step's check is registered."""
+    path = exercise.files.get("other", {}).get("checks")
+    if path:
+        with _LOADING:
+            if path not in _LOADED:
+                import importlib.util
+
+                spec = importlib.util.spec_from_file_location("exercise_checks_%d" % len(_LOADED), path)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                _LOADED[path] = module
+    missing = [s.check for steps in exercise.steps.values() for s in steps
+               if s.kind == "code" and s.check not in REGISTRY]
+    if missing:
+        raise ValueError("the exercise %s has code steps whose checks no checks.py registers: %s"
+                         % (exercise.id or exercise.name, ", ".join(missing)))
 
 
 def _judged(ctx: Context, check_id: str) -> Outcome:

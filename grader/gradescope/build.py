@@ -52,7 +52,7 @@ mv -f "$temp" /autograder/results/results.json
 
 def _package_files() -> Iterator[Tuple[Path, str]]:
     package = Path(grader.__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".json")):  # + exercise.json
         if "__pycache__" not in path.parts:
             yield path, "grader/" + path.relative_to(package).as_posix()
     templates = package.parent / "student_template"
