@@ -242,7 +242,7 @@ def _requested_address(trace: Trace) -> Optional[str]:
     return None
 
 
-def _notes(trace: Trace, exercise: Exercise) -> List[str]:
+def _notes(trace: Trace, exercise: Exercise = HELLO_WORLD) -> List[str]:
     notes = list(trace.output.folder_notes)
     for name, stream in (("output", trace.output.stdout), ("error output", trace.output.stderr)):
         if stream.dropped:
