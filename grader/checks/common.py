@@ -8,9 +8,9 @@ from typing import Optional, Tuple
 from grader import hints
 from grader.batch.roles import role_from_code
 from grader.checks import Context, Fail, Here, Outcome, Pass, Skip, judge
+from grader.checks.facts import Facts
 from grader.matching import STDERR, LineMatch, closest, difference_note, find_line, matches
 from grader.report.bounds import quoted
-from grader.checks.facts import Facts
 from grader.session import STALLED_ACCEPT, STALLED_RECV, STALLED_RECV_FIRST, STOPPED_TIME_LIMIT
 from grader.steps import Step
 

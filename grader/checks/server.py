@@ -5,7 +5,7 @@ import errno
 import socket
 
 from grader import hints
-from grader.checks import Context, Fail, Here, Outcome, Pass, Skip, common, judge
+from grader.checks import Context, Fail, Here, Outcome, Pass, common, judge
 from grader.checks.facts import same_address
 from grader.report.bounds import quoted
 from grader.session import STALLED_RECV
