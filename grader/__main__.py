@@ -45,6 +45,21 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--sandbox", action="store_true",
                          help="run the program in its own network, process and file-system "
                               "namespaces (Linux; see docs/containment.md)")
+        sub.add_argument("--exercise", default=None, metavar="NAME",
+                         help="the exercise to grade in: a name from `python -m grader exercises`, "
+                              "or the path of a folder holding an exercise.json (default: hello)")
+    listing = commands.add_parser("exercises", help="list the exercises, a line each")
+    listing.set_defaults(handler=_exercises)
+    selftest = commands.add_parser(
+        "selftest", help="grade an exercise's reference programs, templates and fixtures, and "
+        "say what disagrees with what they should get",
+        description="Grade the exercise's reference solutions (full marks), its templates (zero) "
+        "and every fixture (the verdicts its docstring declares). Exit 0 only if all agree.")
+    selftest.add_argument("exercise", nargs="?", default=None, metavar="EXERCISE",
+                          help="a name or a folder (default: every shipped exercise)")
+    selftest.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                          help="programs graded at once (default: 8)")
+    selftest.set_defaults(handler=_selftest)
     batch = commands.add_parser("batch", help="grade a whole class from a folder or .zip of submissions",
                                 description="Grade every student's server and client. SUBMISSIONS is a "
                                 "folder or .zip: one folder per student, a Canvas or a Gradescope export.")
@@ -191,6 +206,33 @@ def _sandbox(requested: Optional[bool]) -> bool:
     return available
 
 
+def _exercises(args) -> int:
+    from grader.exercise_file import SHIPPED, load_exercise, shipped_names
+
+    import os
+    for name in shipped_names():
+        exercise = load_exercise(os.path.join(SHIPPED, name))
+        checks = sum(len(exercise.specs(role)) for role in exercise.checks)
+        print("%-10s %s (%s; %d checks)%s" % (name, exercise.name, exercise.transport.upper(), checks,
+                                             "  [default]" if name == "hello" else ""))
+    return ExitCode.FULL_MARKS
+
+
+def _selftest(args) -> int:
+    from grader.exercise_file import ExerciseError, find_exercise, shipped_names
+    from grader.selftest import run_selftest
+
+    try:
+        exercises = [find_exercise(n) for n in ([args.exercise] if args.exercise else shipped_names())]
+    except ExerciseError as exc:
+        print("grader: %s" % exc, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    agree = True
+    for exercise in exercises:
+        agree = run_selftest(exercise, jobs=args.jobs or 8, out=sys.stdout) and agree
+    return ExitCode.FULL_MARKS if agree else ExitCode.CHECKS_FAILED
+
+
 def _gradescope_build(args) -> int:
     from grader.gradescope.build import build_autograder
     from grader.gradescope.visibility import from_options, warnings
@@ -237,7 +279,15 @@ def _grade_one(args) -> int:
 
     path = Path(args.file)
     started = []
+    exercise = None
     try:
+        if args.exercise is not None:  # a small JSON file: read before anything starts
+            from grader.exercise_file import ExerciseError, find_exercise
+            try:
+                exercise = find_exercise(args.exercise)
+            except ExerciseError as exc:
+                print("grader: %s" % exc, file=sys.stderr)
+                return ExitCode.BAD_INPUT
         read_program(path)  # a file that cannot be graded is said so before anything starts
         sandbox = _sandbox(args.sandbox or False)
         # Start the program first: the rest of the grader loads while its interpreter starts.
@@ -246,8 +296,9 @@ def _grade_one(args) -> int:
         from grader.report import renderer
 
         render = renderer(args.format)
+        more = {"exercise": exercise} if exercise is not None else {}
         report = grade_file(args.command, path, GradeOptions(
-            timeout=args.timeout, strict=args.strict, sandbox=sandbox), started=started)
+            timeout=args.timeout, strict=args.strict, sandbox=sandbox), started=started, **more)
     except InputError as exc:
         print("grader: %s" % exc, file=sys.stderr)
         if args.format == "classroom":  # the student still gets 0 of the role's points, and why

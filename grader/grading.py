@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from grader import hosts
-from grader.checks import Context, evaluate
+from grader.checks import Context, evaluate, load_code_checks
 from grader.checks.facts import Facts
 from grader.exercise import CLIENT, HELLO_WORLD, ROLES, SERVER, Exercise
 from grader.inputs import read_program
 from grader.launch import RUNS, StartedProgram
 from grader.report.bounds import bounded
 from grader.results import Report
+from grader.peers import Conversation
 from grader.session import Trace, run_session
 from grader.timeline import build_timeline
 
@@ -65,23 +66,27 @@ def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
 def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
            runs: List[Optional[StartedProgram]]) -> Report:
     began = time.monotonic()
+    load_code_checks(exercise)
     source = read_program(path)
     time_limit = options.timeout if options.timeout is not None else exercise.time_limit
     message = exercise.message
     other_message = ""
 
-    def session(message: str, run: Optional[StartedProgram]) -> Trace:
-        return run_session(role, path, exercise, message.encode(), time_limit, options.sandbox, run)
+    def session(message: str, run: Optional[StartedProgram], conversation: Conversation) -> Trace:
+        return run_session(role, path, exercise, message.encode(), time_limit, options.sandbox, run,
+                           conversation)
 
     if role == SERVER:
-        trace = session(message, runs[0])
+        trace = session(message, runs[0], conversation_for(exercise, role))
         other_trace = None
     else:
-        # The same client also meets a server that sends another message, so printing a fixed
-        # text cannot pass.  Random, so a program cannot know it in advance.
+        # The same client also meets a server that sends another message (echoing: a reply
+        # other than the line), so printing a fixed text cannot pass.  Random, so a program
+        # cannot know it in advance.
         other_message = other_message_like(message)
-        trace, other_trace = _in_parallel(lambda: session(message, runs[0]),
-                                          lambda: session(other_message, runs[1]))
+        trace, other_trace = _in_parallel(
+            lambda: session(message, runs[0], conversation_for(exercise, role)),
+            lambda: session(other_message, runs[1], conversation_for(exercise, role, other=True)))
     facts = Facts.of(trace)
     ctx = Context(
         role=role, exercise=exercise, facts=facts, strict=options.strict,
@@ -89,7 +94,7 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
         shadowed_socket=shadows_socket_module(path),
         # The blank templates make no socket: only a program that made none can be one (and
         # only then does it matter), which spares every other grading the parse.
-        is_template=not facts.made_socket and is_blank_template(source, role),
+        is_template=not facts.made_socket and is_blank_template(source, role, exercise),
         source=source, file=str(path),
     )
     checks = evaluate(ctx)
@@ -98,7 +103,7 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
         stdout=trace.output.stdout.text, stderr=trace.output.stderr.text,
         duration=round(time.monotonic() - began, 3), exit_status=trace.exit_status,
         stopped_because=trace.stopped_because, requested_address=_requested_address(trace),
-        notes=tuple(_notes(trace)), timeline=build_timeline(trace),
+        notes=tuple(_notes(trace, exercise)), timeline=build_timeline(trace), exercise=exercise.name,
     ))  # every quoted text within bounds, in every report made from it (grader/report/bounds.py)
 
 
@@ -119,6 +124,33 @@ def _in_parallel(first, second) -> Tuple[Trace, Trace]:
     if errors:
         raise errors[0]
     return results[0], results[1]
+
+
+def conversation_for(exercise: Exercise, role: str, other: bool = False) -> Conversation:
+    """What the reference counterpart says, mirroring the other role's steps: it sends a line
+    first when the graded role receives before sending (a random one in the message's shape, so
+    a fixed reply fails), and reads the client's line first when the client sends one; it
+    echoes that line when the server's send step is an echo (``other``: the client's second
+    run, where the reply is another text of the same shape)."""
+    steps = exercise.steps.get(role, ())
+    if role == SERVER:
+        if any(s.kind == "recv" for s in steps):
+            return Conversation(line=(other_message_like(exercise.message) + "\n").encode())
+        return Conversation()
+    if not any(s.kind == "send" for s in steps):
+        return Conversation()
+    echoes = any(s.kind == "send" and s.data == "echo" for s in exercise.steps.get(SERVER, ()))
+    reply = None
+    if echoes:
+        reply = _different_reply if other else (lambda line: line)
+    return Conversation(receive_first=True, reply=reply)
+
+
+def _different_reply(line: bytes) -> bytes:
+    """A reply of the same shape as ``line`` but other letters (for the client's second run)."""
+    text = line.decode("latin-1")
+    body = text.rstrip("\r\n")
+    return (other_message_like(body) + text[len(body):]).encode("latin-1") if body.strip() else line
 
 
 def other_message_like(message: str) -> str:
@@ -158,11 +190,12 @@ def shadows_socket_module(path: Path) -> bool:
 UNPARSABLE = (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError)
 
 
-def is_blank_template(source: bytes, role: str) -> bool:
-    """The file is the handed-out template with at most comments changed.
+def is_blank_template(source: bytes, role: str, exercise: Exercise = HELLO_WORLD) -> bool:
+    """The file is the handed-out template (the exercise's) with at most comments changed.
 
     Never raises: a source that cannot be analysed is not the template."""
-    template = TEMPLATES / ("%s.py" % role)
+    named = exercise.files.get("template", {}).get(role)
+    template = Path(named) if named else TEMPLATES / ("%s.py" % role)
     try:
         template_source = template.read_bytes()
     except OSError:
@@ -209,7 +242,7 @@ def _requested_address(trace: Trace) -> Optional[str]:
     return None
 
 
-def _notes(trace: Trace) -> List[str]:
+def _notes(trace: Trace, exercise: Exercise = HELLO_WORLD) -> List[str]:
     notes = list(trace.output.folder_notes)
     for name, stream in (("output", trace.output.stdout), ("error output", trace.output.stderr)):
         if stream.dropped:
@@ -223,7 +256,8 @@ def _notes(trace: Trace) -> List[str]:
     unknown = _unknown_host(trace)
     if unknown:
         notes.append(unknown)
-    if trace.role == CLIENT and trace.peer.received_total:
+    client_sends = any(s.kind == "send" for s in exercise.steps.get(CLIENT, ()))
+    if trace.role == CLIENT and trace.peer.received_total and not client_sends:
         notes.append("your client sent %d bytes to the server; the lab's client only receives"
                      % trace.peer.received_total)
     return notes

@@ -77,6 +77,11 @@ OTHER_ROLE = ("This looks like a {other} (it calls {calls}), not a {role}. Grade
               "python -m grader {other} {file}")
 WAITS_AFTER_SENDING = ("Your server sent data and then waited in recv() for the client to send something, "
                        "but in this lab the client never sends. After sending, close the connection.")
+SEND_FIRST = ("Your client waits in recv() for the reply before it has sent anything, and the server "
+              "replies only to what it receives. Send your line first (s.sendall(line.encode())), "
+              "then recv().")
+ECHO_BACK = ("Send back exactly what you received: data = conn.recv(1024), then conn.sendall(data). "
+             "The reference client sends a different line each time, so a fixed text cannot pass.")
 UDP = "This lab uses TCP: create the socket with socket.socket() or socket.socket(AF_INET, SOCK_STREAM)."
 
 

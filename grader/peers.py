@@ -15,9 +15,19 @@ import selectors
 import socket
 import threading
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 RECEIVE_LIMIT = 1 << 16  # bytes kept of what the program sent us
+
+
+class Conversation(NamedTuple):
+    """What a counterpart says besides connecting and reading to the end (the default: Hello
+    World's, where the reference client sends nothing and the reference server sends first)."""
+
+    line: bytes = b""  # reference client: sent right after connecting
+    receive_first: bool = False  # reference server: reads the client's line before replying
+    # Reference server: its reply to the line it read (None: it sends its message).
+    reply: Optional[Callable[[bytes], bytes]] = None
 
 
 def plain_socket(family: int) -> socket.socket:
@@ -86,10 +96,11 @@ class _Counterpart(threading.Thread):
         if self.is_alive():
             self.join(timeout)
 
-    def _wait_readable(self, sock: socket.socket, deadline: float) -> bool:
-        """True when ``sock`` is readable; False when stopped or past the deadline.  Data ready
-        on ``sock`` is reported before a wake-up is handled (``_on_wake``), so what was already
-        sent is read first."""
+    def _wait_readable(self, sock: socket.socket, deadline: float,
+                       until: Optional[Callable[[], bool]] = None) -> bool:
+        """True when ``sock`` is readable; False when stopped, past the deadline, or ``until()``
+        became true on a wake-up.  Data ready on ``sock`` is reported before a wake-up is
+        handled (``_on_wake``), so what was already sent is read first."""
         with selectors.DefaultSelector() as selector:
             selector.register(sock, selectors.EVENT_READ)
             selector.register(self._wake_r, selectors.EVENT_READ)
@@ -106,6 +117,8 @@ class _Counterpart(threading.Thread):
                     except OSError:
                         pass
                     self._on_wake(sock)
+                    if until is not None and until():
+                        return False
             return False
 
     def _on_wake(self, sock: socket.socket) -> None:
@@ -163,8 +176,10 @@ class ReferenceClient(_Counterpart):
 
     def __init__(self, address, family: int, deadline: float,
                  program_alive: Callable[[], bool], on_done: Callable[[], None],
-                 new_socket: Callable[[int], socket.socket] = plain_socket, inspect=None):
+                 new_socket: Callable[[int], socket.socket] = plain_socket, inspect=None,
+                 line: bytes = b""):
         super().__init__(program_alive, on_done, name="reference-client", inspect=inspect)
+        self.line = line  # sent right after connecting (Conversation.line)
         self.address = address
         self.family = family
         self.deadline = deadline
@@ -218,6 +233,12 @@ class ReferenceClient(_Counterpart):
             obs.program_address = sock.getpeername()[:2]
             obs.own_address = sock.getsockname()[:2]
             self._inspect()
+            if self.line:
+                try:
+                    sock.sendall(self.line)
+                    obs.sent = self.line
+                except OSError as exc:
+                    obs.send_error = "%s: %s" % (type(exc).__name__, exc)
             self._read_to_end(sock, self.deadline)
         finally:
             sock.close()
@@ -226,13 +247,19 @@ class ReferenceClient(_Counterpart):
 
 class ReferenceServer(_Counterpart):
     """Listens on a loopback ephemeral port, accepts one client, sends the message, shuts down
-    its side, reads until the client closes, then closes."""
+    its side, reads until the client closes, then closes.  With ``conversation.receive_first``
+    it first reads the client's line (to the first newline, the end of stream, or until the
+    client waits in recv(): ``reply_now``) and sends ``conversation.reply`` of it instead."""
 
     def __init__(self, message: bytes, deadline: float,
                  program_alive: Callable[[], bool], on_done: Callable[[], None],
-                 new_socket: Callable[[int], socket.socket] = plain_socket, inspect=None):
+                 new_socket: Callable[[int], socket.socket] = plain_socket, inspect=None,
+                 conversation: Conversation = Conversation()):
         super().__init__(program_alive, on_done, name="reference-server", inspect=inspect)
         self.message = message
+        self.conversation = conversation
+        self._reply_answer: Optional[Callable[[bool], None]] = None
+        self._asked = False
         self.deadline = deadline
         try:
             self.listener = new_socket(socket.AF_INET)
@@ -256,9 +283,15 @@ class ReferenceServer(_Counterpart):
             obs.program_address = address[:2]
             obs.own_address = conn.getsockname()[:2]
             self._inspect()  # the client's socket, held: it waits for the message
+            payload = self.message
+            if self.conversation.receive_first:
+                line = self._read_line(conn)
+                if line is None:
+                    return
+                payload = self.conversation.reply(line) if self.conversation.reply else self.message
             try:
-                conn.sendall(self.message)
-                obs.sent = self.message
+                conn.sendall(payload)
+                obs.sent = payload
                 conn.shutdown(socket.SHUT_WR)
             except OSError as exc:
                 obs.send_error = "%s: %s" % (type(exc).__name__, exc)
@@ -267,4 +300,51 @@ class ReferenceServer(_Counterpart):
             if conn is not None:
                 conn.close()
             self.listener.close()
+            answer, self._reply_answer = self._reply_answer, None
+            if answer is not None:
+                answer(True)  # gone: the client's recv() returns
             self._finish()
+
+    def reply_now(self, answer: Callable[[bool], None]) -> None:
+        """The client waits in recv(): reply to what it sent so far, without waiting for a
+        newline.  ``answer(False)`` when it sent nothing yet (it waits for a reply to nothing),
+        ``answer(True)`` otherwise.  Called from the session's thread; the answer comes from
+        this one (or at once, when this one is over)."""
+        self._reply_answer = answer
+        try:
+            self._wake_w.send(b"r")
+        except OSError:
+            self._reply_answer = None
+            answer(True)
+
+    def _on_wake(self, sock: socket.socket) -> None:
+        answer, self._reply_answer = self._reply_answer, None
+        if answer is None:
+            return
+        got = bool(self.observation.received)
+        if got:
+            self._asked = True
+        answer(got)
+
+    def _read_line(self, conn: socket.socket) -> Optional[bytes]:
+        """What the client sent, to its first newline (kept), the end of its stream, or what
+        there is when it waits for the reply; None when the wait ended otherwise (recorded)."""
+        obs = self.observation
+        while b"\n" not in obs.received and not self._asked:
+            if not self._wait_readable(conn, self.deadline, until=lambda: self._asked):
+                if self._asked:
+                    break
+                self._end("stopped")
+                return None
+            try:
+                data = conn.recv(4096)
+            except OSError:
+                self._end("reset")
+                return None
+            if not data:
+                break  # the client shut down its side: reply to what came
+            obs.pieces.append(len(data))
+            obs.received_total += len(data)
+            obs.received += data[:max(0, RECEIVE_LIMIT - len(obs.received))]
+        end = obs.received.find(b"\n")
+        return obs.received[:end + 1] if end >= 0 else obs.received

@@ -54,6 +54,7 @@ class Report(NamedTuple):
     requested_address: Optional[str] = None
     notes: Tuple[str, ...] = ()
     timeline: Tuple[TimelineEntry, ...] = ()
+    exercise: str = ""  # the title of the exercise it was graded in, e.g. "TCP Hello World"
 
     @property
     def score(self) -> float:
@@ -100,5 +101,5 @@ class Report(NamedTuple):
             stderr=data.get("stderr", ""), duration=data.get("duration", 0.0),
             exit_status=data.get("exit_status"), stopped_because=data.get("stopped_because"),
             requested_address=data.get("requested_address"), notes=tuple(data.get("notes", ())),
-            timeline=timeline,
+            timeline=timeline, exercise=data.get("exercise", ""),
         )

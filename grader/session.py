@@ -31,7 +31,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 from grader import kernel
 from grader.exercise import CLIENT, SERVER, Exercise
 from grader.launch import StartedProgram
-from grader.peers import Observation, ReferenceClient, ReferenceServer
+from grader.peers import Conversation, Observation, ReferenceClient, ReferenceServer
 from grader.peers_udp import DatagramObservation, ReferenceUdpClient, ReferenceUdpServer
 from grader.runner import ProgramRun, RunOutput
 
@@ -48,6 +48,7 @@ STALLED_ACCEPT_UDP = "waiting in accept() for a connection, in a lab with no con
 TCP, UDP = "tcp", "udp"
 # What the reference UDP client sends a server when the exercise names no request of its own.
 DEFAULT_REQUEST = b"Hello, server!"
+STALLED_RECV_FIRST = "waiting in recv() for a reply before sending anything"
 
 
 class Trace(NamedTuple):
@@ -85,23 +86,25 @@ class Trace(NamedTuple):
 
 def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
                 time_limit: float, sandbox: bool = False,
-                started: Optional[StartedProgram] = None, transport: str = TCP,
+                started: Optional[StartedProgram] = None,
+                conversation: Conversation = Conversation(), transport: str = TCP,
                 request: bytes = DEFAULT_REQUEST) -> Trace:
     """``sandbox``: run the program in its own namespaces (``grader.sandbox``; check
     ``grader.sandbox.available()`` first).  ``started``: the program, already started by
     ``launch.start_program`` (with the same ``sandbox``); the session adopts it.
+    ``conversation``: what the counterpart says besides ``message`` (peers.Conversation).
     ``transport``: "tcp" (a connection) or "udp" (datagrams: ``Trace.datagrams``); for "udp",
     ``request`` is what the reference client sends a server."""
     if transport == UDP:
         return _DatagramSession(role, source, exercise, message, time_limit, sandbox, request).run(started)
     if transport != TCP:
         raise ValueError("transport must be %r or %r, not %r" % (TCP, UDP, transport))
-    return _Session(role, source, exercise, message, time_limit, sandbox).run(started)
+    return _Session(role, source, exercise, message, time_limit, sandbox, conversation).run(started)
 
 
 class _Session:
     def __init__(self, role: str, source: Path, exercise: Exercise, message: bytes,
-                 time_limit: float, sandbox: bool = False):
+                 time_limit: float, sandbox: bool = False, conversation: Conversation = Conversation()):
         self.role = role
         self.exercise = exercise
         self.message = message
@@ -118,6 +121,13 @@ class _Session:
         self.connection_made = False  # the program's side: accept() or connect() returned
         self.accepted_conn: Optional[int] = None
         self.shut_down_socks: set = set()
+        self.conversation = conversation
+        # Bytes the program has read from the accepted connection: a server still owed part of
+        # the reference client's line is not stuck in recv().
+        self.consumed = 0
+        # A client waiting in recv() before the reference server replied: asked to reply now
+        # (None: not asked; False until it answers; True once it did, or had nothing to answer).
+        self.reply_asked: Optional[bool] = None
         # The reference client was asked to close its side (None: not asked; else its answer,
         # False until it comes).
         self.hang_up: Optional[bool] = None
@@ -163,6 +173,11 @@ class _Session:
                     self._quiet("exited")
                 elif kind == "hung_up":
                     self._on_hung_up(item)
+                elif kind == "replied":
+                    replied, blocked = item
+                    self.reply_asked = True
+                    if not replied and blocked:
+                        self._quiet(STALLED_RECV_FIRST)  # waits for a reply to nothing: the deadlock
             if self.quiet_reason not in (None, "finished", "exited") and stopped_because is None:
                 stopped_because = self.quiet_reason
         finally:
@@ -297,6 +312,15 @@ class _Session:
         elif kind == "finished":
             self.finished_status = event.get("status")
             self._quiet("finished")
+        elif kind == "recv_return" and event.get("ok") and event.get("sock") == self.accepted_conn:
+            self.consumed += int(event.get("size") or 0)
+        elif kind == "recv_call" and self.role == CLIENT and self.conversation.receive_first \
+                and self.connection_made and self.reply_asked is None and isinstance(self.peer, ReferenceServer):
+            # The reference server waits for the client's line: the client waiting now has sent
+            # all it will send first, so the server replies to what came (or nothing came).
+            self.reply_asked = False
+            blocked = event.get("timeout") is None and event.get("threads", 1) == 1
+            self.peer.reply_now(lambda replied: self.inbox.put(("replied", (replied, blocked))))
         elif kind in ("accept_call", "recv_call"):
             reason = self._stall(event)
             if reason == STALLED_RECV and self.hang_up is None and isinstance(self.peer, ReferenceClient):
@@ -347,7 +371,7 @@ class _Session:
         try:
             self.peer = ReferenceServer(self.message, self.deadline, self._program_alive,
                                         self._peer_done, new_socket=self.program.new_socket,
-                                        inspect=self._program_socket)
+                                        inspect=self._program_socket, conversation=self.conversation)
         except OSError:
             return  # the program is gone already, and with it its network namespace
         self.peer.start()
@@ -368,7 +392,7 @@ class _Session:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.peer = ReferenceClient((host, port), family, self.deadline, self._program_alive,
                                     self._peer_done, new_socket=self.program.new_socket,
-                                    inspect=self._program_socket)
+                                    inspect=self._program_socket, line=self.conversation.line)
         self.peer.start()
 
     def _stall(self, event: Dict) -> Optional[str]:
@@ -381,7 +405,8 @@ class _Session:
         if event["kind"] == "accept_call" and self.accepted_conn is not None:
             return STALLED_ACCEPT
         if (event["kind"] == "recv_call" and event.get("sock") == self.accepted_conn
-                and self.accepted_conn not in self.shut_down_socks and not self.hang_up):
+                and self.accepted_conn not in self.shut_down_socks and not self.hang_up
+                and self.consumed >= len(self.conversation.line)):
             return STALLED_RECV  # (once the client closed its side, recv() returns b'')
         return None
 

@@ -71,6 +71,8 @@ def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
     who = "reference client" if trace.role == SERVER else "reference server"
     if peer.connected_at is not None:
         entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "connected"))
+    if trace.role == SERVER and peer.sent and peer.connected_at is not None:  # an echo exercise's line
+        entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "sent %r" % peer.sent))
     if peer.connect_error:
         entries.append(TimelineEntry(0.0, who, "could not connect: " + peer.connect_error))
     if peer.hung_up_at is not None:

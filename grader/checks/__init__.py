@@ -1,17 +1,19 @@
-"""The check engine: each check is a function of the observed facts, registered under its id.
+"""The check engine: each check is judged from the observed facts by the judge of its step's kind.
 
 A check returns ``Pass``, ``Fail`` (expected, actual, hint) or ``Skip`` (why it cannot be
 judged).  The engine applies the exercise's points and prerequisites: when a required check did
-not pass, the dependent one is skipped with the reason and scores zero.  Checks live in
-``grader/checks/<role>.py`` under the name after the dot of their id.
+not pass, the dependent one is skipped with the reason and scores zero.  The judges of the step
+kinds live in ``grader/checks/<role>.py`` (what is the same for both roles in ``common.py``);
+an exercise's checks in code (its ``checks.py``) register under their check id with ``check``.
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 from grader import hints
 from grader.checks.facts import Facts
-from grader.exercise import PROBE, Exercise
+from grader.steps import PROBE, Exercise, Step, neighbours
 from grader.results import CheckResult, Status
 
 
@@ -61,14 +63,76 @@ class Context(NamedTuple):
         return found
 
 
+class Here(NamedTuple):
+    """The step a check judges, and where it stands among its role's steps."""
+
+    step: Step
+    index: int
+    steps: Tuple[Step, ...]
+
+    @property
+    def neighbours(self) -> Tuple[Optional[Step], Optional[Step]]:
+        """(the completed step a print comes after, the waiting step it comes before)."""
+        return neighbours(self.steps, self.index)
+
+
+# Checks in code, by check id (an exercise's checks.py): ``function(ctx) -> Outcome``.
 REGISTRY: Dict[str, Callable[[Context], Outcome]] = {}
+# The judges of the step kinds, by (role, kind), or (None, kind) when the same for both roles.
+JUDGES: Dict[Tuple[Optional[str], str], Callable[[Context, Here], Outcome]] = {}
 
 
 def check(check_id: str):
+    """Register a check in code under its id (for an exercise's checks.py)."""
     def register(function: Callable[[Context], Outcome]):
         REGISTRY[check_id] = function
         return function
     return register
+
+
+def judge(kind: str, role: Optional[str] = None):
+    """Register the judge of a step kind (for one role, or both)."""
+    def register(function: Callable[[Context, Here], Outcome]):
+        JUDGES[(role, kind)] = function
+        return function
+    return register
+
+
+_LOADED: Dict[str, object] = {}
+_LOADING = threading.Lock()
+
+
+def load_code_checks(exercise: Exercise) -> None:
+    """Run the exercise's checks.py once (its ``@check`` functions register themselves), and
+    make sure every ``code`` step's check is registered."""
+    path = exercise.files.get("other", {}).get("checks")
+    if path:
+        with _LOADING:
+            if path not in _LOADED:
+                import importlib.util
+
+                spec = importlib.util.spec_from_file_location("exercise_checks_%d" % len(_LOADED), path)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                _LOADED[path] = module
+    missing = [s.check for steps in exercise.steps.values() for s in steps
+               if s.kind == "code" and s.check not in REGISTRY]
+    if missing:
+        raise ValueError("the exercise %s has code steps whose checks no checks.py registers: %s"
+                         % (exercise.id or exercise.name, ", ".join(missing)))
+
+
+def _judged(ctx: Context, check_id: str) -> Outcome:
+    found = ctx.exercise.step(check_id)
+    if check_id in REGISTRY or found is None:
+        return REGISTRY[check_id](ctx)
+    index, step = found
+    here = Here(step, index, ctx.exercise.steps[ctx.role])
+    outcome = JUDGES.get((ctx.role, step.kind)) or JUDGES[(None, step.kind)]
+    result = outcome(ctx, here)
+    if step.hint and isinstance(result, Fail):
+        result = result._replace(hint=step.hint)
+    return result
 
 
 def evaluate(ctx: Context) -> Tuple[CheckResult, ...]:
@@ -88,7 +152,7 @@ def evaluate(ctx: Context) -> Tuple[CheckResult, ...]:
             outcome = Fail(spec.description, "the program interfered with the grader" + (
                 " (see %s)" % told if told else ": " + "; ".join(ctx.interference)), hints.INTERFERENCE)
         else:
-            outcome = REGISTRY[spec.id](ctx)
+            outcome = _judged(ctx, spec.id)
         results[spec.id] = _result(spec, outcome)
     return tuple(results.values())
 
@@ -110,4 +174,4 @@ def _result(spec, outcome: Outcome) -> CheckResult:
 
 
 # The checks register themselves; they import the names above, so they come last.
-from grader.checks import client, server  # noqa: E402,F401
+from grader.checks import client, common, server  # noqa: E402,F401

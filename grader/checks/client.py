@@ -1,11 +1,11 @@
-"""Checks for a student's client, graded against the reference server (ids ``client.*``)."""
+"""Judges of a client's steps, graded against the reference server (check ids ``client.*``)."""
 from __future__ import annotations
 
 import errno
 from typing import Optional
 
 from grader import hints
-from grader.checks import Context, Fail, Outcome, Pass, check, common
+from grader.checks import Context, Fail, Here, Outcome, Pass, common, judge
 from grader.checks.facts import Facts, same_address
 from grader.matching import STDERR, contains_as_bytes_repr, contains_as_text
 from grader.report.bounds import quoted
@@ -16,19 +16,8 @@ _IN_PROGRESS = {getattr(errno, name) for name in ("EINPROGRESS", "EALREADY", "EW
                                                   "WSAEWOULDBLOCK") if hasattr(errno, name)}
 
 
-@check("client.runs")
-def runs(ctx: Context) -> Outcome:
-    return common.runs(ctx)
-
-
-@check("client.connecting_printed")
-def connecting_printed(ctx: Context) -> Outcome:
-    return common.printed_before_call(ctx, ctx.exercise.client_lines["connecting"], "connect_call",
-                                      "connect()", "connect() never reached the reference server")
-
-
-@check("client.connects")
-def connects(ctx: Context) -> Outcome:
+@judge("connect", "client")
+def connects(ctx: Context, here: Here) -> Outcome:
     facts = ctx.facts
     peer = facts.trace.peer
     expected = "connect() reaches the reference server"
@@ -65,33 +54,26 @@ def connects(ctx: Context) -> Outcome:
     return Pass()
 
 
-@check("client.waiting_printed")
-def waiting_printed(ctx: Context) -> Outcome:
-    facts = ctx.facts
-    connected = facts.first("connect_return", ok=True)
-    receives = facts.on_socket("recv_call", facts.connection)
-    before = receives[0].position if receives else None
-    return common.printed(ctx, ctx.exercise.client_lines["waiting"], after=connected.position,
-                          before=before, after_what="connecting",
-                          before_what="the first recv()" if receives else "")
-
-
-@check("client.prints_message")
-def prints_message(ctx: Context) -> Outcome:
-    message = ctx.exercise.message
-    expected = 'a line with the message it received, "%s", as text' % message
+@judge("print_received", "client")
+def prints_message(ctx: Context, here: Here) -> Outcome:
+    """It printed what it received, in both runs: the second reference server sends something
+    else (another message; echoing, a reply other than the line), so a fixed text fails."""
+    message = common.expected_data(ctx, here.step, ctx.facts)
+    what = "reply" if here.step.data == "echo" else "message"
+    expected = 'a line with the %s it received, "%s", as text' % (what, message)
     problem = _message_problem(ctx.facts, message)
     if problem is not None:
         actual, hint = problem
         return Fail(expected, actual, hint)
     if ctx.other_facts is not None:
-        problem = _message_problem(ctx.other_facts, ctx.other_message)
+        other = common.expected_data(ctx, here.step, ctx.other_facts)
+        problem = _message_problem(ctx.other_facts, other)
         if problem is not None:
             constant = any(contains_as_text(line.text, message) for line in ctx.other_facts.lines)
-            return Fail('the message the server sent, whatever it is (here "%s")' % ctx.other_message,
+            return Fail('the %s the server sent, whatever it is (here "%s")' % (what, other),
                         'your client did not print "%s" when the server sent that: %s'
-                        % (ctx.other_message, problem[0]),
-                        hints.PRINTS_CONSTANT.format(message=message, other=ctx.other_message)
+                        % (other, problem[0]),
+                        hints.PRINTS_CONSTANT.format(message=message, other=other)
                         if constant else problem[1])
     shown = [line for line in ctx.facts.lines if contains_as_text(line.text, message)]
     if shown and all(line.stream == STDERR for line in shown):
@@ -122,11 +104,26 @@ def _message_problem(facts: Facts, message: str) -> Optional[tuple]:
     return "it printed %s" % shown, hints.PRINT_MESSAGE
 
 
-@check("client.closes")
-def closes(ctx: Context) -> Outcome:
+@judge("send", "client")
+def sends_line(ctx: Context, here: Here) -> Outcome:
+    """The reference server received a line from the client (it chooses the text)."""
+    facts = ctx.facts
+    peer = facts.trace.peer
+    expected = "the reference server receives a line of text from your client"
+    if peer.received.strip():
+        return Pass()
+    failed_send = next((c for c in facts.all("send") if not c.ok), None)
+    if failed_send is not None:
+        return Fail(expected, "the reference server received nothing; %s() failed: %s: %s"
+                    % (failed_send.get("via"), failed_send.get("error"), failed_send.get("message")),
+                    hints.for_error(failed_send.get("error"), failed_send.get("message")))
+    if peer.received:
+        return Fail(expected, "the reference server received only white space",
+                    'Send a line of text: s.sendall("hello\\n".encode()).')
+    return Fail(expected, "the reference server received nothing",
+                'Send your line on the socket after connecting: s.sendall("hello\\n".encode()).')
+
+
+@judge("close", "client")
+def closes(ctx: Context, here: Here) -> Outcome:
     return common.closes(ctx, "its socket")
-
-
-@check("client.exits")
-def exits(ctx: Context) -> Outcome:
-    return common.exits(ctx)

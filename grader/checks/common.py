@@ -1,4 +1,5 @@
-"""What server and client checks share: running, ending, and printing a line in the right place."""
+"""What server and client judges share: running, ending, printing a line in the right place,
+and what a send step's data stands for."""
 from __future__ import annotations
 
 import re
@@ -6,14 +7,111 @@ from typing import Optional, Tuple
 
 from grader import hints
 from grader.batch.roles import role_from_code
-from grader.checks import Context, Fail, Outcome, Pass, Skip
+from grader.checks import Context, Fail, Here, Outcome, Pass, Skip, judge
+from grader.checks.facts import Facts
 from grader.matching import STDERR, LineMatch, closest, difference_note, find_line, matches
 from grader.report.bounds import quoted
-from grader.session import STALLED_ACCEPT, STALLED_RECV, STOPPED_TIME_LIMIT
+from grader.session import STALLED_ACCEPT, STALLED_RECV, STALLED_RECV_FIRST, STOPPED_TIME_LIMIT
+from grader.steps import Step
 
 # `if __name__ == "main":` (either way round, any quotes): never true, so its block never runs.
 _MAIN_GUARD = re.compile(r"""__name__\s*==\s*(['"])main\1|(['"])main\2\s*==\s*__name__""")
 _ROLE_CALLS = {"server": "bind(), listen() and accept()", "client": "connect()"}
+
+
+def expected_data(ctx: Context, step: Step, facts: Facts) -> str:
+    """The text a send (or the print of a reply) is judged against, in the run of ``facts``:
+    the exercise's message (the client's second run: the other message), or, echoing, what the
+    reference counterpart sent in that run."""
+    if step.data == "echo":
+        return facts.trace.peer.sent.decode("utf-8", "replace").strip()
+    if facts is ctx.other_facts:
+        return ctx.other_message
+    return ctx.exercise.message
+
+
+@judge("runs")
+def runs_step(ctx: Context, here: Here) -> Outcome:
+    return runs(ctx)
+
+
+@judge("exits")
+def exits_step(ctx: Context, here: Here) -> Outcome:
+    return exits(ctx)
+
+
+# How a print names the socket step it comes before: (probe event, name, why it proves nothing).
+_WAITING_CALLS = {
+    "accept": ("accept_call", "accept()", "the reference client could not connect to your server"),
+    "connect": ("connect_call", "connect()", "connect() never reached the reference server"),
+    "recv": ("recv_call", "recv()", "the program never received anything"),
+}
+_DONE = {"accept": "accept() returned", "connect": "connecting", "recv": "receiving"}
+_SENT = {"message": "the message was sent", "echo": "the line was sent back", "line": "the line was sent"}
+
+
+@judge("print")
+def print_step(ctx: Context, here: Here) -> Outcome:
+    """The line printed after the completed step before it and before the waiting step after
+    it (steps.neighbours)."""
+    text = here.step.text
+    after_step, before_step = here.neighbours
+    facts = ctx.facts
+    if after_step is None:
+        if before_step is None:
+            return printed(ctx, text)
+        kind, name, unreached = _WAITING_CALLS[before_step.kind]
+        return printed_before_call(ctx, text, kind, name, unreached)
+    if after_step.kind == "send":
+        completing = _completing_send(ctx, after_step)
+        if completing is None:
+            return Skip("the %s sent nothing on the connection" % ctx.role)
+        after, after_what = completing.position, _SENT.get(after_step.data, "the message was sent")
+    else:
+        done = {"accept": facts.accepted, "connect": facts.first("connect_return", ok=True),
+                "recv": next((c for c in facts.on_socket("recv_return", facts.connection) if c.ok), None)
+                }[after_step.kind]
+        if done is None:
+            return Skip("the %s never got past %s" % (ctx.role, after_step.kind + "()"))
+        after, after_what = done.position, _DONE[after_step.kind]
+    if before_step is None:
+        return printed(ctx, text, after=after, after_what=after_what)
+    calls = facts.on_socket(_WAITING_CALLS[before_step.kind][0], facts.connection)
+    return printed(ctx, text, after=after, before=calls[0].position if calls else None,
+                   after_what=after_what, before_what="the first %s()" % before_step.kind if calls else "")
+
+
+def _completing_send(ctx: Context, step: Step):
+    """The send that completed what the step sends (or the last one when it never was
+    complete); None when nothing was sent on the connection."""
+    facts = ctx.facts
+    sends = [c for c in facts.on_socket("send", facts.connection) if c.ok]
+    if not sends:
+        return None
+    wanted = expected_data(ctx, step, facts).encode() if step.data != "line" else b"\n"
+    data, completing = b"", sends[-1]
+    for call in sends:
+        data += call.get("data", "").encode("latin-1")
+        if wanted in data:
+            return call
+    return completing
+
+
+@judge("recv")
+def receives(ctx: Context, here: Here) -> Outcome:
+    """It received what the reference counterpart sent, on the connection."""
+    facts = ctx.facts
+    sent = facts.trace.peer.sent
+    got = b"".join(c.get("data", "").encode("latin-1") for c in facts.on_socket("recv_return", facts.connection)
+                   if c.ok)
+    expected = "recv() returns what the %s sent" % ("reference client" if ctx.role == "server" else "reference server")
+    if sent and sent.strip() and sent.strip() in got:
+        return Pass()
+    if not facts.on_socket("recv_call", facts.connection):
+        return Fail(expected, "it never called recv() on the connected socket",
+                    "Call data = conn.recv(1024) on the connected socket.")
+    return Fail(expected, "it received %r" % got[:200], "Receive on the connected socket with a large enough "
+                "buffer: data = conn.recv(1024).")
 
 
 def runs(ctx: Context) -> Outcome:
@@ -131,6 +229,8 @@ def exits(ctx: Context) -> Outcome:
         hint = hints.LOOPS_FOREVER_ACCEPT if trace.stopped_because == STALLED_ACCEPT else hints.WAITS_FOR_CLIENT
         if trace.stopped_because == STALLED_RECV and trace.peer.received_total:
             hint = hints.WAITS_AFTER_SENDING  # it did send: "send first" would not be true
+        if trace.stopped_because == STALLED_RECV_FIRST:
+            hint = hints.SEND_FIRST
         return Fail(expected, "it was %s, which can never happen, so it was stopped" % trace.stopped_because, hint)
     killed = _killed_by_signal(ctx)
     if killed or trace.exit_status is None:

@@ -1,23 +1,18 @@
-"""Checks for a student's server, graded against the reference client (ids ``server.*``)."""
+"""Judges of a server's steps, graded against the reference client (check ids ``server.*``)."""
 from __future__ import annotations
 
 import errno
 import socket
 
 from grader import hints
-from grader.checks import Context, Fail, Outcome, Pass, Skip, check, common
+from grader.checks import Context, Fail, Here, Outcome, Pass, common, judge
 from grader.checks.facts import same_address
 from grader.report.bounds import quoted
 from grader.session import STALLED_RECV
 
 
-@check("server.runs")
-def runs(ctx: Context) -> Outcome:
-    return common.runs(ctx)
-
-
-@check("server.listens")
-def listens(ctx: Context) -> Outcome:
+@judge("listen", "server")
+def listens(ctx: Context, here: Here) -> Outcome:
     facts = ctx.facts
     low, high = ctx.exercise.port_range
     expected = "bind() to a port in %d-%d, then listen(), before accept()" % (low, high)
@@ -53,14 +48,8 @@ def listens(ctx: Context) -> Outcome:
     return Pass(notes)
 
 
-@check("server.waiting_printed")
-def waiting_printed(ctx: Context) -> Outcome:
-    return common.printed_before_call(ctx, ctx.exercise.server_lines["waiting"], "accept_call",
-                                      "accept()", "the reference client could not connect to your server")
-
-
-@check("server.accepts")
-def accepts(ctx: Context) -> Outcome:
+@judge("accept", "server")
+def accepts(ctx: Context, here: Here) -> Outcome:
     facts = ctx.facts
     peer = facts.trace.peer
     expected = "accept() returns the reference client's connection"
@@ -93,24 +82,20 @@ def accepts(ctx: Context) -> Outcome:
     return Pass()
 
 
-@check("server.accepted_printed")
-def accepted_printed(ctx: Context) -> Outcome:
-    return common.printed(ctx, ctx.exercise.server_lines["accepted"], after=ctx.facts.accepted.position,
-                          after_what="accept() returned")
-
-
-@check("server.sends_message")
-def sends_message(ctx: Context) -> Outcome:
+@judge("send", "server")
+def sends_message(ctx: Context, here: Here) -> Outcome:
+    """What the reference client received is the message (or, echoing, the line it sent)."""
     facts = ctx.facts
     peer = facts.trace.peer
-    message = ctx.exercise.message
+    echo = here.step.data == "echo"
+    message = common.expected_data(ctx, here.step, facts)
     expected = '"%s"' % message
     received = peer.received
     if received.strip() == message.encode():
         notes = []
         if len(peer.pieces) > 1:
             notes.append("it arrived in %d pieces" % len(peer.pieces))
-        if received != received.strip():
+        if received != received.strip() and not (echo and received == peer.sent):
             notes.append("the whitespace around the message was ignored")
         return Pass(tuple(notes))
     failed_send = next((c for c in facts.all("send") if not c.ok), None)
@@ -124,39 +109,19 @@ def sends_message(ctx: Context) -> Outcome:
             return Fail(expected, actual, hint)
         if facts.trace.stopped_because == STALLED_RECV:
             return Fail(expected, actual + "; your server was waiting in recv()", hints.WAITS_FOR_CLIENT)
+        if echo:
+            return Fail(expected, actual, hints.ECHO_BACK)
         return Fail(expected, actual, "Send the message on the connected socket: conn.sendall(b\"%s\")." % message)
     text = received.decode("utf-8", "replace")
-    hint = hints.MESSAGE_TEXT.format(message=message)
+    hint = hints.ECHO_BACK if echo else hints.MESSAGE_TEXT.format(message=message)
     if text.strip() in ("b'%s'" % message, 'b"%s"' % message):
         hint = "You sent the text of a bytes literal. Send the bytes themselves: conn.sendall(b\"%s\")." % message
     return Fail(expected, 'the reference client received "%s"' % quoted(text), hint)
 
 
-@check("server.sent_printed")
-def sent_printed(ctx: Context) -> Outcome:
-    facts = ctx.facts
-    sends = [c for c in facts.on_socket("send", facts.connection) if c.ok]
-    if not sends:
-        return Skip("the server sent nothing on the connection")
-    # The send that completed the message (or the last one when it never was complete).
-    message, data, completing = ctx.exercise.message.encode(), b"", sends[-1]
-    for call in sends:
-        data += call.get("data", "").encode("latin-1")
-        if message in data:
-            completing = call
-            break
-    return common.printed(ctx, ctx.exercise.server_lines["sent"], after=completing.position,
-                          after_what="the message was sent")
-
-
-@check("server.closes")
-def closes(ctx: Context) -> Outcome:
+@judge("close", "server")
+def closes(ctx: Context, here: Here) -> Outcome:
     return common.closes(ctx, "the connected socket (the one accept() returned)")
-
-
-@check("server.exits")
-def exits(ctx: Context) -> Outcome:
-    return common.exits(ctx)
 
 
 def _shown(address) -> str:

@@ -155,7 +155,7 @@ def run_script() -> str:
 
 def _package_files() -> Iterator[Tuple[Path, str]]:
     package = Path(grader.__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".json")):  # + exercise.json
         if "__pycache__" not in path.parts:
             yield path, "grader/" + path.relative_to(package).as_posix()
     templates = package.parent / "student_template"

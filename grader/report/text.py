@@ -44,7 +44,8 @@ def _check_lines(check: CheckResult, color: bool, previous: Optional[CheckResult
 def render_text(report: Report, *, color: bool = False, verbose: bool = False) -> str:
     role = report.role
     counterpart = "reference client" if role == "server" else "reference server"
-    out = ["Grading %s as the %s (against the %s)" % (report.file, role, counterpart), ""]
+    lab = " of %s" % report.exercise if report.exercise else ""
+    out = ["Grading %s as the %s%s (against the %s)" % (report.file, role, lab, counterpart), ""]
     previous = None
     for check in report.checks:
         out += _check_lines(check, color, previous)
