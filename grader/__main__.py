@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                        help='the assignment column of canvas-import.csv (written for a Canvas '
                        'export), e.g. "Lab 1 (12345)" with the id from the assignment\'s address '
                        '(default: the lab\'s name, which Canvas offers to create or match)')
+    _exercise_option(batch)
     batch.set_defaults(handler=_batch)
     gradescope = commands.add_parser("gradescope", help="build or run the Gradescope autograder")
     actions = gradescope.add_subparsers(dest="action", metavar="ACTION")
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--score-only", action="store_true",
                        help="tests show their name, score and pass/fail only: no expected "
                             "output, what happened or hints")
+    _exercise_option(build)
     build.set_defaults(handler=_gradescope_build)
     run = actions.add_parser("run", help="grade one submission (what Gradescope runs)")
     run.add_argument("--root", default="/autograder", metavar="DIR",
@@ -131,8 +133,28 @@ def _parser() -> argparse.ArgumentParser:
     workflow.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                           help="time limit for each program (default: 5)")
     workflow.add_argument("--force", action="store_true", help="replace the file if it exists")
+    workflow.add_argument("--exercise", default=None, metavar="NAME",
+                          help="grade this shipped exercise (see `python -m grader exercises`; "
+                               "default: hello)")
     workflow.set_defaults(handler=_classroom_workflow)
     return parser
+
+
+def _exercise_option(command) -> None:
+    command.add_argument("--exercise", default=None, metavar="NAME",
+                         help="the exercise to grade in: a name from `python -m grader exercises`, "
+                              "or the path of a folder holding an exercise.json (default: hello)")
+
+
+def _chosen_exercise(args):
+    """The exercise ``--exercise`` names (Hello World without it); None after saying why not."""
+    from grader.exercise_file import DEFAULT_EXERCISE, ExerciseError, find_exercise
+
+    try:
+        return find_exercise(args.exercise or DEFAULT_EXERCISE)
+    except ExerciseError as exc:
+        print("grader: %s" % exc, file=sys.stderr)
+        return None
 
 
 def _classroom_workflow(args) -> int:
@@ -142,7 +164,7 @@ def _classroom_workflow(args) -> int:
 
     options = WorkflowOptions(files={"server": args.server, "client": args.client},
                               grader_repo=args.grader_repo, grader_ref=args.grader_ref,
-                              python=args.python, timeout=args.timeout)
+                              python=args.python, timeout=args.timeout, exercise=args.exercise)
     try:
         out = write_workflow(Path(args.out), options, force=args.force)
     except WorkflowError as exc:
@@ -178,6 +200,9 @@ def _batch(args) -> int:
     from grader.batch import BatchOptions, run_batch
     from grader.batch.run import INTERRUPTED, sigterm_as_interrupt
 
+    exercise = _chosen_exercise(args)
+    if exercise is None:
+        return ExitCode.BAD_INPUT
     # SIGTERM is Ctrl-C here too: a stopped batch removes its folders and says so.  Once grading
     # has begun, run_batch handles both itself and writes what is done.
     try:
@@ -186,7 +211,7 @@ def _batch(args) -> int:
                 out=Path(args.out), jobs=args.jobs, timeout=args.timeout, strict=args.strict,
                 sandbox=_sandbox(args.sandbox), force=args.force, junit=args.format == "junit",
                 single_student=args.single_student,
-                canvas_assignment=args.canvas_assignment))
+                canvas_assignment=args.canvas_assignment, exercise=exercise))
     except KeyboardInterrupt:
         print("grader: stopped (Ctrl-C or SIGTERM) before any program was graded; nothing was "
               "written.", file=sys.stderr)
@@ -237,15 +262,18 @@ def _gradescope_build(args) -> int:
     from grader.gradescope.build import build_autograder
     from grader.gradescope.visibility import from_options, warnings
 
+    exercise = _chosen_exercise(args)
+    if exercise is None:
+        return ExitCode.BAD_INPUT
     try:
-        settings = from_options(args.visibility, args.score_only)
+        settings = from_options(args.visibility, args.score_only, exercise)
     except ValueError as error:
         print("grader: %s" % error, file=sys.stderr)
         return ExitCode.BAD_INPUT
-    for warning in warnings(settings):
+    for warning in warnings(settings, exercise):
         print("grader: %s" % warning, file=sys.stderr)
-    print("wrote %s: upload it as the autograder of the Gradescope assignment"
-          % build_autograder(args.out, settings))
+    print("wrote %s: upload it as the autograder of the Gradescope assignment (%s)"
+          % (build_autograder(args.out, settings, exercise), exercise.name))
     return ExitCode.FULL_MARKS
 
 
@@ -304,13 +332,16 @@ def _grade_one(args) -> int:
         if args.format == "classroom":  # the student still gets 0 of the role's points, and why
             from grader.report.classroom import render_ungradable
 
-            sys.stdout.write(render_ungradable(args.command, args.file, str(exc)))
+            chosen = {"exercise": exercise, "given": args.exercise} if exercise is not None else {}
+            sys.stdout.write(render_ungradable(args.command, args.file, str(exc), **chosen))
             return _CLASSROOM_RESULT_WRITTEN
         return ExitCode.BAD_INPUT
     finally:
         for run in started:
             run.discard()  # only does something to a run the grading did not adopt
-    sys.stdout.write(render([report], color=_use_color(sys.stdout), verbose=args.verbose))
+    # The classroom result's commands carry --exercise as given, for the student to rerun.
+    given = {"exercise": args.exercise} if args.format == "classroom" and args.exercise else {}
+    sys.stdout.write(render([report], color=_use_color(sys.stdout), verbose=args.verbose, **given))
     if args.format == "classroom":  # stdout is the step's output file: the checklist goes to the log
         from grader.report import render as render_as
 

@@ -41,6 +41,7 @@ class WorkflowOptions(NamedTuple):
     grader_ref: str = "main"
     python: str = "3.x"
     timeout: Optional[float] = None  # the grader's --timeout per program
+    exercise: Optional[str] = None  # a shipped exercise's name; None: Hello World
 
 
 def _quoted(text: str) -> str:
@@ -66,6 +67,20 @@ def _check_repo(repo: str) -> str:
     return repo
 
 
+def _check_exercise(name: str) -> str:
+    """A shipped exercise's name.  A folder is refused: the workflow runs on GitHub, in the
+    student's repository, where a folder of the TA's machine does not exist."""
+    from grader.exercise_file import shipped_names
+
+    if name in shipped_names():
+        return name
+    raise WorkflowError(
+        "--exercise %r: the workflow takes the name of an exercise the grader ships (%s). "
+        "For an exercise of your own, copy its folder into grader/exercises/<name>/ of the grader "
+        "the workflow uses (the template repository's grader/ folder, or --grader-repo), then "
+        "give --exercise <name>." % (name, ", ".join(shipped_names())))
+
+
 def grading_command(role: str, file: str, options: WorkflowOptions) -> str:
     """The shell line of a role's step: the result line goes to the step's output file, the
     checklist to the log, and it exits 0 whenever a result was written."""
@@ -73,6 +88,8 @@ def grading_command(role: str, file: str, options: WorkflowOptions) -> str:
     words = ["python", "-m", "grader", role, target, "--format", "classroom"]
     if options.timeout is not None:
         words += ["--timeout", "%g" % options.timeout]
+    if options.exercise:
+        words += ["--exercise", _check_exercise(options.exercise)]
     return " ".join(shlex.quote(w) for w in words) + ' >> "$GITHUB_OUTPUT"'
 
 

@@ -19,7 +19,7 @@ import re
 from typing import List, Sequence
 
 from grader.batch.outcome import StudentResult
-from grader.exercise import HELLO_WORLD, ROLES
+from grader.exercise import HELLO_WORLD, ROLES, Exercise
 from grader.report.safe_text import markup_text
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -75,24 +75,24 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def check_ids() -> List[str]:
-    return [spec.id for role in ROLES for spec in HELLO_WORLD.specs(role)]
+def check_ids(exercise: Exercise = HELLO_WORLD) -> List[str]:
+    return [spec.id for role in ROLES for spec in exercise.specs(role)]
 
 
-def header() -> List[str]:
+def header(exercise: Exercise = HELLO_WORLD) -> List[str]:
     return (["student", "sid", "email", "key"] + [f"{r}_score" for r in ROLES]
-            + ["total", "max", "status", "late"] + check_ids() + ["reason", "ungraded_files"])
+            + ["total", "max", "status", "late"] + check_ids(exercise) + ["reason", "ungraded_files"])
 
 
-def rows(results: Sequence[StudentResult]) -> List[List[str]]:
+def rows(results: Sequence[StudentResult], exercise: Exercise = HELLO_WORLD) -> List[List[str]]:
     """The CSV rows (header first); a group submission gives one row per member."""
-    out = [header()]
-    ids = check_ids()
+    out = [header(exercise)]
+    ids = check_ids(exercise)
     for result in results:
         points = {}
         for role in ROLES:
             report = result.roles[role].report
-            for spec in HELLO_WORLD.specs(role):
+            for spec in exercise.specs(role):
                 points[spec.id] = 0.0
             if report is not None:
                 for check in report.checks:
@@ -109,7 +109,7 @@ def rows(results: Sequence[StudentResult]) -> List[List[str]]:
     return out
 
 
-def render_csv(results: Sequence[StudentResult]) -> str:
+def render_csv(results: Sequence[StudentResult], exercise: Exercise = HELLO_WORLD) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows(results))
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows(results, exercise))
     return buffer.getvalue()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
 from grader.batch.discover import Person
-from grader.exercise import HELLO_WORLD, ROLES
+from grader.exercise import HELLO_WORLD, ROLES, Exercise
 from grader.results import Report
 
 GRADED = "graded"
@@ -18,8 +18,8 @@ ERROR = "error"
 LATE = "late"
 
 
-def role_max_score(role: str) -> float:
-    return sum(spec.points for spec in HELLO_WORLD.specs(role))
+def role_max_score(role: str, exercise: Exercise = HELLO_WORLD) -> float:
+    return sum(spec.points for spec in exercise.specs(role))
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class RoleOutcome:
     file: str = ""  # the graded file, relative to the submissions folder
     # An ERROR that was not the student's file (a grader failure, Ctrl-C): grade it again next run.
     retry: bool = False
+    # The role's points in the exercise graded, for an outcome with no report; None: Hello World's.
+    role_max: Optional[float] = field(default=None, compare=False)
 
     @property
     def score(self) -> float:
@@ -38,7 +40,9 @@ class RoleOutcome:
 
     @property
     def max_score(self) -> float:
-        return self.report.max_score if self.report is not None else role_max_score(self.role)
+        if self.report is not None:
+            return self.report.max_score
+        return self.role_max if self.role_max is not None else role_max_score(self.role)
 
     def to_dict(self) -> Dict[str, Any]:
         return {"state": self.state, "file": self.file, "reason": self.reason, "retry": self.retry,
@@ -50,7 +54,8 @@ class RoleOutcome:
         report = data.get("report")
         return cls(role=role, state=data["state"], reason=data.get("reason", ""),
                    file=data.get("file", ""), retry=bool(data.get("retry", False)),
-                   report=Report.from_dict(report) if report else None)
+                   report=Report.from_dict(report) if report else None,
+                   role_max=None if report else data.get("max_score"))
 
 
 @dataclass(frozen=True)

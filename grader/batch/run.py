@@ -15,23 +15,23 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO
 
 import grader
 from grader import tempdirs
 from grader.batch import source
-from grader.batch.canvas_import import (CANVAS_IMPORT_CSV, DEFAULT_ASSIGNMENT, canvas_rows,
-                                        check_assignment_name, render_canvas_csv, summary_lines)
+from grader.batch.canvas_import import (CANVAS_IMPORT_CSV, canvas_rows, check_assignment_name,
+                                        render_canvas_csv, summary_lines)
 from grader.batch.discover import CANVAS, Discovery, Submission, discover, suspicious
 from grader.batch.feedback import feedback_text, file_names
-from grader.batch.fingerprint import grader_fingerprint, submission_fingerprint
+from grader.batch.fingerprint import exercise_fingerprint, grader_fingerprint, submission_fingerprint
 from grader.batch.gradebook import render_csv
-from grader.batch.outcome import ERROR, MISSING, RoleOutcome, StudentResult
+from grader.batch.outcome import ERROR, MISSING, RoleOutcome, StudentResult, role_max_score
 from grader.batch.pool import GradeFunction, PoolResult, Progress, Task, default_jobs, grade_all
 from grader.batch.summary import summary_text
-from grader.exercise import ROLES
+from grader.exercise import HELLO_WORLD, ROLES, Exercise
 from grader.inputs import InputError
 from grader.report.safe_text import markup_text, writable
 from grader.results import Report
@@ -57,6 +57,7 @@ class BatchOptions:
     junit: bool = False  # also write junit.xml
     single_student: bool = False  # grade one student with many Python files (see suspicious())
     canvas_assignment: Optional[str] = None  # canvas-import.csv's column; None: the exercise's name
+    exercise: Exercise = HELLO_WORLD  # what every student's programs are graded in (--exercise)
 
 
 class _Stopped(BaseException):
@@ -131,7 +132,7 @@ def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
         read_program(path)  # a file that cannot be graded starts nothing
         runs = live.start(path, options.sandbox, RUNS[role])
         try:
-            return grade_file(role, path, grade_options, started=runs)
+            return grade_file(role, path, grade_options, exercise=options.exercise, started=runs)
         finally:
             live.done(runs)
 
@@ -184,14 +185,22 @@ def _previous_document(out: Path) -> Dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
+def _previous_exercise(out: Path) -> Optional[str]:
+    """The id of the exercise the previous run graded (Hello World before runs named it)."""
+    named = _previous_document(out).get("exercise")
+    return str(named.get("name")) if isinstance(named, dict) else HELLO_WORLD.id
+
+
 def _grading_options(options: BatchOptions) -> Dict[str, Any]:
     """The options a grade depends on (a change in any of them regrades everyone)."""
     return {"timeout": options.timeout, "strict": options.strict, "sandbox": options.sandbox}
 
 
 def _fingerprint(sub: Submission, options: BatchOptions) -> str:
+    # The exercise too: a re-run in another exercise (or after it was edited) regrades everyone.
+    depends_on = dict(_grading_options(options), exercise=exercise_fingerprint(options.exercise))
     try:
-        return submission_fingerprint(sub.files, _grading_options(options))
+        return submission_fingerprint(sub.files, depends_on)
     except OSError:
         return ""  # unreadable now: grade it, which reports the problem
 
@@ -264,6 +273,7 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
                          "with --out.") from None
     previous = {} if options.force else _load_previous(out)
     old_grader = _previous_document(out).get("grader_fingerprint") if previous else None
+    old_exercise = _previous_exercise(out) if previous else None
     fingerprints = {sub.key: _fingerprint(sub, options) for sub in found.submissions}
     reused: Dict[str, Dict[str, RoleOutcome]] = {}
     tasks: List[Task] = []
@@ -292,13 +302,13 @@ def _grade_and_write(found: Discovery, root: Path, options: BatchOptions, out: P
             if pool and pool.interrupted:
                 live.stop_all()  # the abandoned gradings end now, not at their time limits
             return _write_results(found, root, options, out, stdout, stderr, previous, old_grader,
-                                  fingerprints, reused, pool)
+                                  fingerprints, reused, pool, old_exercise)
 
 
 def _write_results(found: Discovery, root: Path, options: BatchOptions, out: Path, stdout: TextIO,
                    stderr: TextIO, previous: Dict[str, Dict[str, Any]], old_grader: Optional[str],
                    fingerprints: Dict[str, str], reused: Dict[str, Dict[str, RoleOutcome]],
-                   pool: Optional[PoolResult]) -> int:
+                   pool: Optional[PoolResult], old_exercise: Optional[str] = None) -> int:
     interrupted = bool(pool and pool.interrupted)
     results = []
     for sub in found.submissions:
@@ -310,6 +320,8 @@ def _write_results(found: Discovery, root: Path, options: BatchOptions, out: Pat
                 roles[role] = pool.outcomes[(sub.key, role)]
             else:
                 roles[role] = RoleOutcome(role, MISSING, reason=f"no {role} file found")
+            if roles[role].report is None:  # no report to say the role's points: the exercise does
+                roles[role] = replace(roles[role], role_max=role_max_score(role, options.exercise))
         results.append(StudentResult(
             key=sub.key, student=sub.student, people=sub.people, roles=roles, late=sub.late,
             extra=tuple(_where(sub, p, root) for p in sub.extra), notes=sub.notes,
@@ -326,10 +338,13 @@ def _write_results(found: Discovery, root: Path, options: BatchOptions, out: Pat
         stderr.write(f"Could not write the results to {out} ({exc.strerror or exc}): free some space "
                      "or choose another folder with --out, then run the same command again.\n")
         return CANNOT_WRITE
-    if old_grader and old_grader != grader_fingerprint():
+    if old_exercise is not None and old_exercise != options.exercise.id:
+        stdout.write(f"The last run graded the exercise {old_exercise!r}, this one "
+                     f"{options.exercise.id!r}, so every student was graded again.\n")
+    elif old_grader and old_grader != grader_fingerprint():
         stdout.write("The grader changed since the last run, so every student was graded again.\n")
     stdout.write(summary_text(results, unmatched, out, reused=sum(r.reused for r in results),
-                              interrupted=interrupted))
+                              interrupted=interrupted, exercise=options.exercise))
     stdout.write("".join(line + "\n" for line in notes))
     if interrupted:
         return INTERRUPTED
@@ -413,23 +428,24 @@ def write_outputs(out: Path, results: Sequence[StudentResult], layout: str, unma
         "layout": layout,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "options": _grading_options(options),
+        "exercise": {"name": options.exercise.id, "title": options.exercise.name},
         "students": students,
         "unmatched_files": list(unmatched),
         "ignored_files": list(ignored),  # not programs (a handout, a README): not graded
     }
     _write(out / RESULTS_JSON, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     # utf-8-sig: spreadsheets then read non-ASCII names correctly.
-    _write(out / "grades.csv", render_csv(results), encoding="utf-8-sig")
+    _write(out / "grades.csv", render_csv(results, options.exercise), encoding="utf-8-sig")
     notes = _write_canvas_import(out, results, layout, options)
 
     from grader.report.html import render_html  # imported late: the report package is the engine's
 
     _write(out / "report.html", render_html(results, layout=layout, unmatched=unmatched,
-                                            feedback_files=names))
+                                            feedback_files=names, exercise=options.exercise))
     if options.junit:
         from grader.report.junit import render_junit_batch
 
-        _write(out / "junit.xml", render_junit_batch(results))
+        _write(out / "junit.xml", render_junit_batch(results, options.exercise))
     log = out / "grader-errors.log"
     if grader_errors:
         _write(log, "Grader failures (bugs in the grader; please report them):\n\n"
@@ -452,7 +468,7 @@ def _write_canvas_import(out: Path, results: Sequence[StudentResult], layout: st
             return []
         return [f"{CANVAS_IMPORT_CSV} was not written: it needs a Canvas \"Download Submissions\" "
                 f"export, whose file names hold each student's Canvas user id ({layout} found)."]
-    table = canvas_rows(results, options.canvas_assignment or DEFAULT_ASSIGNMENT)
+    table = canvas_rows(results, options.canvas_assignment or options.exercise.name)
     # utf-8-sig, as grades.csv: Canvas's header check still finds "Student", and a spreadsheet
     # reads non-ASCII names correctly.
     _write(path, render_canvas_csv(table.rows), encoding="utf-8-sig")

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import List, Sequence, Tuple
 
 from grader.batch.outcome import ERROR, LATE, MISSING, StudentResult
-from grader.exercise import HELLO_WORLD, ROLES
+from grader.exercise import HELLO_WORLD, ROLES, Exercise
 from grader.report.safe_text import markup_text
 from grader.results import Status
 
 
-def failed_checks(results: Sequence[StudentResult]) -> List[Tuple[str, int, int]]:
+def failed_checks(results: Sequence[StudentResult],
+                  exercise: Exercise = HELLO_WORLD) -> List[Tuple[str, int, int]]:
     """(check id, students who failed it, students graded on it), most often failed first."""
     failed: Counter = Counter()
     graded: Counter = Counter()
@@ -24,14 +25,14 @@ def failed_checks(results: Sequence[StudentResult]) -> List[Tuple[str, int, int]
                 graded[check.id] += 1
                 if check.status is not Status.PASSED:
                     failed[check.id] += 1
-    order = [spec.id for role in ROLES for spec in HELLO_WORLD.specs(role)]
+    order = [spec.id for role in ROLES for spec in exercise.specs(role)]
     rank = {cid: i for i, cid in enumerate(order)}
     return sorted(((cid, failed[cid], graded[cid]) for cid in graded if failed[cid]),
                   key=lambda t: (-t[1], rank.get(t[0], len(rank)), t[0]))
 
 
 def summary_text(results: Sequence[StudentResult], unmatched: Sequence[str], out: Path,
-                 *, reused: int, interrupted: bool) -> str:
+                 *, reused: int, interrupted: bool, exercise: Exercise = HELLO_WORLD) -> str:
     n = len(results)
     lines = []
     if interrupted:
@@ -41,7 +42,7 @@ def summary_text(results: Sequence[StudentResult], unmatched: Sequence[str], out
         mean = sum(r.score for r in results) / n
         top = max(r.max_score for r in results)
         full = sum(1 for r in results if r.max_score and r.score == r.max_score)
-        lines.append(f"{n} students: mean {mean:.1f} / {top:g}, {full} with full marks.")
+        lines.append(f"{n} students ({exercise.name}): mean {mean:.1f} / {top:g}, {full} with full marks.")
     counts = Counter(r.status for r in results)
     flagged = [f"{counts[s]} {s}" for s in (MISSING, ERROR, LATE) if counts[s]]
     if flagged:
@@ -49,7 +50,7 @@ def summary_text(results: Sequence[StudentResult], unmatched: Sequence[str], out
     if reused:
         lines.append(f"{reused} students unchanged since the last run: their results were reused "
                      "(--force regrades everyone).")
-    worst = failed_checks(results)[:3]
+    worst = failed_checks(results, exercise)[:3]
     if worst:
         lines.append("Checks most often failed: " + ", ".join(
             f"{cid} ({failed}/{graded})" for cid, failed, graded in worst) + ".")

@@ -1,8 +1,11 @@
 """``python -m grader gradescope build``: the autograder zip that Gradescope runs.
 
 The zip holds ``setup.sh`` and ``run_autograder`` at its root, as Gradescope requires, the
-visibility settings beside them (``gradescope.json``, see ``visibility.py``) and the grader
-package (with the student templates it compares against).  Gradescope copies the zip to
+visibility settings beside them (``gradescope.json``, see ``visibility.py``, which also names the
+exercise graded when it is not Hello World) and the grader package (with the shipped exercises
+and the student templates it compares against).  An exercise from a folder outside the grader
+(``--exercise ~/course/labs/greeting``) is packed as ``exercise/``: its exercise.json, its Python
+files (checks.py) and its templates.  Gradescope copies the zip to
 ``/autograder/source``; ``run_autograder`` runs the grader from there.
 
 The grader needs Python 3.9+.  Gradescope's base images: Ubuntu 22.04 (the default) and 24.04
@@ -23,8 +26,11 @@ from pathlib import Path
 from typing import Iterator, Tuple
 
 import grader
+from grader.exercise import HELLO_WORLD, Exercise
+from grader.exercise_file import FILE_NAME, SHIPPED
 from grader.gradescope.visibility import CONFIG_NAME, Settings
 
+PACKED_EXERCISE = "exercise"  # in /autograder/source: an exercise from outside the grader
 PYTHON_RECORD = "python-path"  # in /autograder/source: the interpreter setup.sh chose
 _GOOD_IMAGE = "Ubuntu 22.04 (or 24.04)"
 
@@ -158,10 +164,35 @@ def _package_files() -> Iterator[Tuple[Path, str]]:
     for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".json")):  # + exercise.json
         if "__pycache__" not in path.parts:
             yield path, "grader/" + path.relative_to(package).as_posix()
-    templates = package.parent / "student_template"
+    templates = package.parent / "student_template"  # Hello World's, and a folder per exercise
     if templates.is_dir():
-        for path in sorted(templates.glob("*.py")):
-            yield path, "student_template/" + path.name
+        for path in sorted(templates.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                yield path, "student_template/" + path.relative_to(templates).as_posix()
+
+
+def _exercise_files(exercise: Exercise) -> Iterator[Tuple[str, bytes]]:
+    """An exercise from outside the grader, as files of ``exercise/``: its Python files, its
+    templates (copied in when they lie outside its folder) and its exercise.json, pointing at
+    them.  What grading does not use (references, fixtures) stays out."""
+    folder = Path(exercise.folder)
+    data = json.loads((folder / FILE_NAME).read_text(encoding="utf-8"))
+    for path in sorted(folder.glob("*.py")):
+        yield f"{PACKED_EXERCISE}/{path.name}", path.read_bytes()
+    for role, template in sorted(exercise.files.get("template", {}).items()):
+        path = Path(template)
+        if not path.is_file():
+            continue
+        inside = path.parent == folder
+        name = path.name if inside else f"template-{role}.py"
+        if not inside:
+            yield f"{PACKED_EXERCISE}/{name}", path.read_bytes()
+        data.setdefault("template", {})[role] = name
+    yield f"{PACKED_EXERCISE}/{FILE_NAME}", (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def _is_shipped(exercise: Exercise) -> bool:
+    return Path(exercise.folder).resolve().parent == Path(SHIPPED).resolve()
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
@@ -171,9 +202,15 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
     zf.writestr(info, data)
 
 
-def build_autograder(dest: Path, settings: Settings = Settings()) -> Path:
-    """Write the autograder zip to ``dest`` and return its path."""
+def build_autograder(dest: Path, settings: Settings = Settings(),
+                     exercise: Exercise = HELLO_WORLD) -> Path:
+    """Write the autograder zip that grades ``exercise`` to ``dest`` and return its path."""
     dest = Path(dest)
+    shipped = _is_shipped(exercise)
+    if shipped:  # packed with the grader: found by its name
+        settings = settings._replace(exercise="" if exercise.id == HELLO_WORLD.id else exercise.id)
+    else:
+        settings = settings._replace(exercise=PACKED_EXERCISE)
     if dest.parent:
         dest.parent.mkdir(parents=True, exist_ok=True)
     temp = dest.with_name(f".{dest.name}.tmp")
@@ -183,5 +220,8 @@ def build_autograder(dest: Path, settings: Settings = Settings()) -> Path:
         _add(zf, CONFIG_NAME, settings.to_json().encode(), 0o644)
         for path, name in _package_files():
             _add(zf, name, path.read_bytes(), 0o644)
+        if not shipped:
+            for name, data in _exercise_files(exercise):
+                _add(zf, name, data, 0o644)
     temp.replace(dest)
     return dest

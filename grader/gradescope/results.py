@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from grader.batch.feedback import missing_advice
 from grader.batch.outcome import RoleOutcome
-from grader.exercise import HELLO_WORLD, ROLES
+from grader.exercise import HELLO_WORLD, ROLES, Exercise
 from grader.gradescope.visibility import Settings, check_ids
 from grader.results import CheckResult, Report, Status
 
@@ -28,21 +28,21 @@ _CHECK_ID = re.compile(r"\b(?:%s)\.[a-z_]+\b" % "|".join(map(re.escape, ROLES)))
 _NOT_SHOWN_YET = "a check whose result is not shown yet"
 
 
-def _guard(text: str, shown_with: str, settings: Settings) -> str:
+def _guard(text: str, shown_with: str, settings: Settings, exercise: Exercise) -> str:
     """``text`` with every check it names that is shown later than ``shown_with`` replaced."""
-    ids = check_ids()
+    ids = check_ids(exercise)
     return _CHECK_ID.sub(lambda m: m.group(0) if m.group(0) not in ids or settings.shows(
         shown_with, m.group(0)) else _NOT_SHOWN_YET, text)
 
 
-def _check_output(check: CheckResult, settings: Settings) -> str:
+def _check_output(check: CheckResult, settings: Settings, exercise: Exercise) -> str:
     if settings.score_only:
         return ""
     shown_with = settings.of(check.id)
     lines = []
     if check.status is Status.SKIPPED:
         reason = check.reason or check.hint or check.actual or "a check it depends on failed."
-        if _guard(reason, shown_with, settings) != reason:  # it would tell a held-back outcome
+        if _guard(reason, shown_with, settings, exercise) != reason:  # it would tell a held-back outcome
             reason = "it depends on a check whose result is not shown yet."
         lines.append("Skipped: " + reason)
     else:
@@ -51,14 +51,15 @@ def _check_output(check: CheckResult, settings: Settings) -> str:
             if value:
                 lines.append(f"{label}: {value}")
     lines.extend(check.notes)
-    return _guard("\n".join(lines), shown_with, settings)
+    return _guard("\n".join(lines), shown_with, settings, exercise)
 
 
 def _name(role: str, description: str, check_id: str) -> str:
     return f"{role.capitalize()}: {description} [{check_id}]"
 
 
-def _test(role: str, number: int, check: CheckResult, settings: Settings) -> Dict[str, Any]:
+def _test(role: str, number: int, check: CheckResult, settings: Settings,
+          exercise: Exercise) -> Dict[str, Any]:
     test = {
         "name": _name(role, check.description, check.id),
         "number": f"{ROLES.index(role) + 1}.{number}",
@@ -68,15 +69,16 @@ def _test(role: str, number: int, check: CheckResult, settings: Settings) -> Dic
         "visibility": settings.of(check.id),
         "tags": [role],
     }
-    output = _check_output(check, settings)
+    output = _check_output(check, settings, exercise)
     if output:
         test["output"] = output
     return test
 
 
-def _not_graded_tests(role: str, reason: str, settings: Settings) -> List[Dict[str, Any]]:
+def _not_graded_tests(role: str, reason: str, settings: Settings,
+                      exercise: Exercise) -> List[Dict[str, Any]]:
     tests = []
-    for i, spec in enumerate(HELLO_WORLD.specs(role), 1):
+    for i, spec in enumerate(exercise.specs(role), 1):
         test = {"name": _name(role, spec.description, spec.id),
                 "number": f"{ROLES.index(role) + 1}.{i}", "score": 0.0, "max_score": spec.points,
                 "status": "failed", "visibility": settings.of(spec.id), "tags": [role]}
@@ -94,16 +96,17 @@ def _not_graded_reason(role: str, outcome: RoleOutcome) -> str:
 def gradescope_results(outcomes: Mapping[str, RoleOutcome], *, notes: Sequence[str] = (),
                        render: Optional[Callable[[Report], str]] = None,
                        execution_time: float = 0.0,
-                       settings: Settings = Settings()) -> Dict[str, Any]:
-    """The ``results.json`` document for one submission."""
+                       settings: Settings = Settings(),
+                       exercise: Exercise = HELLO_WORLD) -> Dict[str, Any]:
+    """The ``results.json`` document for one submission, graded in ``exercise``."""
     tests: List[Dict[str, Any]] = []
-    summary: List[str] = []
+    summary: List[str] = [f"Exercise: {exercise.name}"]
     full = not settings.score_only and not settings.anything_held_back
     for role in ROLES:
         outcome = outcomes[role]
         if outcome.report is not None:
             checks = enumerate(outcome.report.checks, 1)
-            tests.extend(_test(role, i, check, settings) for i, check in checks)
+            tests.extend(_test(role, i, check, settings, exercise) for i, check in checks)
             if full and render is not None:
                 summary.append(render(outcome.report).rstrip("\n"))
             elif full:
@@ -113,7 +116,7 @@ def gradescope_results(outcomes: Mapping[str, RoleOutcome], *, notes: Sequence[s
                 summary.append(f"{role.capitalize()}: graded {outcome.file}.")
         else:
             reason = _not_graded_reason(role, outcome)
-            tests.extend(_not_graded_tests(role, reason, settings))
+            tests.extend(_not_graded_tests(role, reason, settings, exercise))
             summary.append(reason)
     summary.extend(notes)
     score = sum(t["score"] for t in tests)

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Dict, List, Optional, TextIO, Tuple, Union
 
 from grader.batch.discover import is_clutter
-from grader.batch.outcome import MISSING, RoleOutcome
+from grader.batch.outcome import MISSING, RoleOutcome, role_max_score
 from grader.batch.pool import GradeFunction, Task, grade_all
 from grader.batch.roles import assign_roles
-from grader.exercise import ROLES
+from grader.exercise import ROLES, Exercise
 from grader.gradescope import contain
 from grader.gradescope.results import error_results, gradescope_results, staff_report
-from grader.gradescope.visibility import CONFIG_NAME, Settings, load
+from grader.gradescope.visibility import CONFIG_NAME, Settings, load, stored_exercise
 from grader.report.safe_text import writable
 
 DEFAULT_ROOT = Path("/autograder")
@@ -69,13 +69,13 @@ def _files(folder: Path) -> Tuple[List[Path], List[str]]:
     return sorted(found), notes
 
 
-def _engine(sandbox: Optional[bool]) -> GradeFunction:
+def _engine(sandbox: Optional[bool], exercise: Exercise) -> GradeFunction:
     from grader.grading import GradeOptions, grade_file
 
     if sandbox is None:
         sandbox = contain.IS_LINUX and _sandbox_available()
     options = GradeOptions(sandbox=sandbox)
-    return lambda role, path: grade_file(role, path, options)
+    return lambda role, path: grade_file(role, path, options, exercise=exercise)
 
 
 def _sandbox_available() -> bool:
@@ -267,15 +267,16 @@ def _describe(status: Optional[int]) -> str:
 def _grade_document(root: Path, grade, render, log: TextIO, sandbox: Optional[bool],
                     start: float, settings: Settings) -> Dict:
     try:
-        return _grade(root / "submission", grade or _engine(sandbox), render or _renderer(), start,
-                      settings, log)
+        exercise = stored_exercise(settings, root / "source")  # load() has read it once already
+        return _grade(root / "submission", grade or _engine(sandbox, exercise), render or _renderer(),
+                      start, settings, log, exercise)
     except Exception:  # a grader bug: the instructor sees the traceback, the student a sentence
         log.write(traceback.format_exc())
         return error_results(_GRADER_BUG)
 
 
 def _grade(submission: Path, grade: GradeFunction, render, start: float, settings: Settings,
-           log: TextIO) -> Dict:
+           log: TextIO, exercise: Exercise) -> Dict:
     files, link_notes = _files(submission) if submission.is_dir() else ([], [])
     assignment = assign_roles(files)
     tasks = [Task("submission", role, path, path.relative_to(submission).as_posix())
@@ -284,10 +285,10 @@ def _grade(submission: Path, grade: GradeFunction, render, start: float, setting
     outcomes: Dict[str, RoleOutcome] = {}
     for role in ROLES:
         outcomes[role] = pool.outcomes.get(("submission", role)) or RoleOutcome(
-            role, MISSING, reason=f"no {role} file found")
+            role, MISSING, reason=f"no {role} file found", role_max=role_max_score(role, exercise))
     notes = link_notes + list(assignment.notes)
     if pool.grader_errors:
         sys.stdout.write("\n".join(pool.grader_errors))  # Gradescope shows stdout to staff only
     log.write(staff_report(outcomes, render))  # stdout: instructors see every check in full
     return gradescope_results(outcomes, notes=notes, render=render, settings=settings,
-                              execution_time=time.monotonic() - start)
+                              exercise=exercise, execution_time=time.monotonic() - start)

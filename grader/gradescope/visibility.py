@@ -3,7 +3,8 @@
 Chosen at build time (``gradescope build --visibility CHECK=WHEN --score-only``), stored as
 ``gradescope.json`` beside ``run_autograder`` in the zip, and read by ``gradescope run``.
 Gradescope's four values: ``visible`` (always), ``after_due_date``, ``after_published`` (when the
-instructor publishes grades) and ``hidden`` (never shown to students).
+instructor publishes grades) and ``hidden`` (never shown to students).  The same file names the
+exercise the zip grades (``gradescope build --exercise``) when it is not Hello World.
 """
 from __future__ import annotations
 
@@ -11,22 +12,25 @@ import json
 from pathlib import Path
 from typing import Dict, Iterable, NamedTuple
 
-from grader.exercise import HELLO_WORLD, ROLES
+from grader.exercise import HELLO_WORLD, ROLES, Exercise
 
 VISIBLE, HIDDEN = "visible", "hidden"
 WHEN = (VISIBLE, "after_due_date", "after_published", HIDDEN)
 CONFIG_NAME = "gradescope.json"  # beside run_autograder, in /autograder/source
 
 
-def check_ids() -> Dict[str, str]:
+def check_ids(exercise: Exercise = HELLO_WORLD) -> Dict[str, str]:
     """Every check id, with its role."""
-    return {spec.id: role for role in ROLES for spec in HELLO_WORLD.specs(role)}
+    return {spec.id: role for role in ROLES for spec in exercise.specs(role)}
 
 
 class Settings(NamedTuple):
     default: str = VISIBLE
     checks: Dict[str, str] = {}  # check id -> visibility, where it differs from ``default``
     score_only: bool = False
+    # The exercise the zip grades: a shipped name, or its folder relative to gradescope.json;
+    # "": Hello World (and a zip built before --exercise).
+    exercise: str = ""
 
     def of(self, check_id: str) -> str:
         return self.checks.get(check_id, self.default)
@@ -43,8 +47,11 @@ class Settings(NamedTuple):
         return self.default != VISIBLE or any(v != VISIBLE for v in self.checks.values())
 
     def to_json(self) -> str:
-        return json.dumps({"visibility": {"default": self.default, "checks": self.checks},
-                           "score_only": self.score_only}, indent=1, sort_keys=True) + "\n"
+        data = {"visibility": {"default": self.default, "checks": self.checks},
+                "score_only": self.score_only}
+        if self.exercise:
+            data["exercise"] = self.exercise
+        return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
 def _when(text: str, where: str) -> str:
@@ -54,11 +61,13 @@ def _when(text: str, where: str) -> str:
     return text
 
 
-def from_options(choices: Iterable[str], score_only: bool = False) -> Settings:
+def from_options(choices: Iterable[str], score_only: bool = False,
+                 exercise: Exercise = HELLO_WORLD) -> Settings:
     """Settings from ``--visibility`` values: ``WHEN`` (every check) or ``CHECK=WHEN``, where
-    CHECK is a check id (``server.closes``) or a role (``client``: each of its checks).  Later
-    choices win over earlier ones; a choice for one check wins over a default or a role."""
-    ids = check_ids()
+    CHECK is a check id (``server.closes``) of ``exercise`` or a role (``client``: each of its
+    checks).  Later choices win over earlier ones; a choice for one check wins over a default or
+    a role.  (``build_autograder`` records the exercise itself.)"""
+    ids = check_ids(exercise)
     default = VISIBLE
     by_role: Dict[str, str] = {}
     by_check: Dict[str, str] = {}
@@ -83,15 +92,29 @@ def from_options(choices: Iterable[str], score_only: bool = False) -> Settings:
     return Settings(default, checks, score_only)
 
 
-def warnings(settings: Settings) -> Iterable[str]:
+def warnings(settings: Settings, exercise: Exercise = HELLO_WORLD) -> Iterable[str]:
     """What the instructor should know about these settings (Gradescope's own rules)."""
-    hidden = [c for c in check_ids() if settings.of(c) == HIDDEN]
-    later = [c for c in check_ids() if settings.of(c) not in (VISIBLE, HIDDEN)]
+    hidden = [c for c in check_ids(exercise) if settings.of(c) == HIDDEN]
+    later = [c for c in check_ids(exercise) if settings.of(c) not in (VISIBLE, HIDDEN)]
     if hidden and not later:  # Gradescope holds the total back only for after_* tests
         yield ("note: Gradescope still counts the points of 'hidden' tests in the total score "
                "and shows that total to students, so they can work out how the hidden checks went "
                "(" + ", ".join(hidden) + "); 'after_due_date' or 'after_published' hold the total "
                "back too.")
+
+
+def stored_exercise(settings: Settings, folder: Path) -> Exercise:
+    """The exercise ``settings`` names, a folder of it relative to ``folder`` (where the settings
+    file is); ValueError when it cannot be read."""
+    from grader.exercise_file import ExerciseError, find_exercise, shipped_names
+
+    if not settings.exercise:
+        return HELLO_WORLD
+    name = settings.exercise
+    try:
+        return find_exercise(name if name in shipped_names() else str(Path(folder) / name))
+    except ExerciseError as error:
+        raise ValueError(f"the exercise of this zip: {error}") from None
 
 
 def load(path: Path) -> Settings:
@@ -104,7 +127,10 @@ def load(path: Path) -> Settings:
         data = json.loads(path.read_text(encoding="utf-8"))
         visibility = data["visibility"]
         default = _when(visibility["default"], str(path))
-        ids = check_ids()
+        exercise = data.get("exercise", "")
+        if not isinstance(exercise, str):
+            raise ValueError(f"{path}: exercise must be a name or a folder")
+        ids = check_ids(stored_exercise(Settings(exercise=exercise), path.parent))
         checks = {}
         for check_id, when in dict(visibility.get("checks", {})).items():
             if check_id not in ids:
@@ -115,4 +141,4 @@ def load(path: Path) -> Settings:
             raise ValueError(f"{path}: score_only must be true or false")
     except (OSError, TypeError, KeyError, AttributeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path} is not a settings file of `gradescope build`: {error}") from None
-    return Settings(default, checks, score_only)
+    return Settings(default, checks, score_only, exercise)

@@ -17,7 +17,7 @@ import base64
 import json
 from typing import Any, Dict, List, Optional
 
-from grader.exercise import HELLO_WORLD
+from grader.exercise import HELLO_WORLD, Exercise
 from grader.report.safe_text import writable
 from grader.results import CheckResult, Report, Status
 
@@ -56,13 +56,17 @@ def _number(value: float) -> float:
     return int(value) if float(value).is_integer() else value
 
 
-def _command(role: str, file: str) -> str:
-    return "python -m grader %s %s" % (role, file)
+def _command(role: str, file: str, exercise: str = "") -> str:
+    """The command a student runs at home for the same grading (``exercise``: what was given to
+    ``--exercise``, a name or a folder; "" for Hello World)."""
+    return "python -m grader %s %s%s" % (role, file, " --exercise %s" % exercise if exercise else "")
 
 
-def classroom_result(reports: List[Report]) -> Dict[str, Any]:
-    """One reporter result for the graded programs (one, from the command line)."""
-    tests = [_test(check, _command(r.role, r.file), r.file) for r in reports for check in r.checks]
+def classroom_result(reports: List[Report], exercise: str = "") -> Dict[str, Any]:
+    """One reporter result for the graded programs (one, from the command line), graded in the
+    exercise given to ``--exercise`` (""; Hello World), which each test's command names."""
+    tests = [_test(check, _command(r.role, r.file, exercise), r.file)
+             for r in reports for check in r.checks]
     return {
         "version": VERSION,
         "status": "pass" if all(r.full_marks for r in reports) else "fail",
@@ -71,18 +75,20 @@ def classroom_result(reports: List[Report]) -> Dict[str, Any]:
     }
 
 
-def ungradable_result(role: str, file: str, reason: str) -> Dict[str, Any]:
+def ungradable_result(role: str, file: str, reason: str, exercise: Exercise = HELLO_WORLD,
+                      given: str = "") -> Dict[str, Any]:
     """A file that could not be graded (missing, empty, a folder, not Python): every check of
-    the role scores 0 with the reason, and ``max_score`` stays the role's full points, so the
-    student sees 0 of them rather than a runner Classroom leaves out."""
-    specs = HELLO_WORLD.specs(role)
+    the role in ``exercise`` scores 0 with the reason, and ``max_score`` stays the role's full
+    points, so the student sees 0 of them rather than a runner Classroom leaves out.  ``given``:
+    what was given to ``--exercise``, for the command."""
+    specs = exercise.specs(role)
     return {
         "version": VERSION,
         "status": "error",
         "max_score": _number(sum(spec.points for spec in specs)),
         "tests": [{"name": "%s: %s" % (spec.id, spec.description), "status": "error", "score": 0,
                    "max_score": _number(spec.points), "message": "not graded: %s" % reason,
-                   "test_code": _command(role, file), "filename": file, "line_no": 0}
+                   "test_code": _command(role, file, given), "filename": file, "line_no": 0}
                   for spec in specs],
     }
 
@@ -95,9 +101,11 @@ def output_line(result: Dict[str, Any]) -> str:
     return "result=%s\n" % base64.b64encode(data).decode("ascii")
 
 
-def render_classroom(reports: List[Report], *, color: bool = False, verbose: bool = False) -> str:
-    return output_line(classroom_result(reports))
+def render_classroom(reports: List[Report], *, color: bool = False, verbose: bool = False,
+                     exercise: str = "") -> str:
+    return output_line(classroom_result(reports, exercise))
 
 
-def render_ungradable(role: str, file: str, reason: str) -> str:
-    return output_line(ungradable_result(role, file, reason))
+def render_ungradable(role: str, file: str, reason: str, exercise: Exercise = HELLO_WORLD,
+                      given: str = "") -> str:
+    return output_line(ungradable_result(role, file, reason, exercise, given))

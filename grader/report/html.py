@@ -22,7 +22,7 @@ from urllib.parse import quote
 from grader.batch.feedback import missing_advice
 from grader.batch.outcome import MISSING, StudentResult
 from grader.batch.summary import failed_checks
-from grader.exercise import HELLO_WORLD, ROLES
+from grader.exercise import HELLO_WORLD, ROLES, Exercise
 from grader.report.html_assets import CSS, HEAD_SCRIPT, SCRIPT
 from grader.report.safe_text import markup_text
 from grader.results import Report, Status
@@ -75,11 +75,11 @@ def _histogram(scores: Sequence[float], max_score: float) -> str:
     return "".join(parts)
 
 
-def pass_rates(results: Sequence[StudentResult]) -> List[tuple]:
+def pass_rates(results: Sequence[StudentResult], exercise: Exercise = HELLO_WORLD) -> List[tuple]:
     """(check id, description, passed, graded) per check, in the exercise's order."""
     rows = []
     for role in ROLES:
-        for spec in HELLO_WORLD.specs(role):
+        for spec in exercise.specs(role):
             passed = graded = 0
             for r in results:
                 report = r.roles[role].report
@@ -123,15 +123,15 @@ RESULT_GROUPS = (("notpassed", "Did not pass", "fsme"), ("failed", "Failed", "f"
                  ("passed", "Passed", "p"))
 
 
-def check_columns() -> List[Tuple[str, str, str]]:
+def check_columns(exercise: Exercise = HELLO_WORLD) -> List[Tuple[str, str, str]]:
     """(role, check id, description) per check, in the exercise's order: the matrix's columns."""
-    return [(role, spec.id, spec.description) for role in ROLES for spec in HELLO_WORLD.specs(role)]
+    return [(role, spec.id, spec.description) for role in ROLES for spec in exercise.specs(role)]
 
 
-def check_codes(result: StudentResult) -> str:
+def check_codes(result: StudentResult, exercise: Exercise = HELLO_WORLD) -> str:
     """The student's result on every check (``check_columns`` order), one letter each."""
     codes = []
-    for role, cid, _ in check_columns():
+    for role, cid, _ in check_columns(exercise):
         outcome = result.roles[role]
         if outcome.report is None:
             codes.append(NO_PROGRAM if outcome.state == MISSING else NOT_GRADED)
@@ -141,21 +141,21 @@ def check_codes(result: StudentResult) -> str:
     return "".join(codes)
 
 
-def _matrix_cells(result: StudentResult, codes: str) -> str:
+def _matrix_cells(result: StudentResult, codes: str, exercise: Exercise) -> str:
     who = _e(result.student)
     cells = []
     previous_role = ""
-    for (role, cid, _), code in zip(check_columns(), codes):
+    for (role, cid, _), code in zip(check_columns(exercise), codes):
         edge = " first-client" if previous_role and role != previous_role else ""
         previous_role = role
         cells.append(f'<td class="k {code}{edge}" title="{who}, {_e(cid)}: {_WORD[code]}">{_MARK[code]}</td>')
     return "".join(cells)
 
 
-def _matrix_headers() -> str:
+def _matrix_headers(exercise: Exercise) -> str:
     cells = []
     previous_role = ""
-    for role, cid, desc in check_columns():
+    for role, cid, desc in check_columns(exercise):
         edge = " first-client" if previous_role and role != previous_role else ""
         previous_role = role
         short = cid.split(".", 1)[-1].replace("_", " ")
@@ -169,11 +169,11 @@ def _legend() -> str:
         f'<span><b>{_MARK[code]}</b> {_LEGEND.get(code, _WORD[code])}</span> ' for code in _MARK) + "</p>")
 
 
-def _filters() -> str:
+def _filters(exercise: Exercise) -> str:
     groups = []
     for role in ROLES:
         options = "".join(f'<option value="{_e(cid)}">{_e(cid)}</option>'
-                          for r, cid, _ in check_columns() if r == role)
+                          for r, cid, _ in check_columns(exercise) if r == role)
         groups.append(f'<optgroup label="{role.capitalize()}">{options}</optgroup>')
     results = "".join(f'<option value="{value}" data-codes="{codes}">{label}</option>'
                       for value, label, codes in RESULT_GROUPS)
@@ -257,9 +257,9 @@ def _student_details(result: StudentResult, row_id: str, feedback_file: Optional
 
 def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched: Sequence[str] = (),
                 feedback_files: Optional[Mapping[str, str]] = None, title: str = "",
-                generated: Optional[str] = None) -> str:
+                generated: Optional[str] = None, exercise: Exercise = HELLO_WORLD) -> str:
     feedback_files = feedback_files or {}
-    title = title or f"{HELLO_WORLD.name}: class results"
+    title = title or f"{exercise.name}: class results"
     generated = generated or time.strftime("%Y-%m-%d %H:%M")
     nonce = secrets.token_urlsafe(16)
     scores = [r.score for r in results]
@@ -272,13 +272,13 @@ def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched
              ("median", _num(statistics.median(scores)) if scores else "-"),
              ("full marks", sum(1 for r in results if r.max_score and r.score == r.max_score))]
     cards += [(s, statuses.get(s, 0)) for s in ("missing", "error", "late") if statuses.get(s)]
-    worst = failed_checks(results)[:3]
+    worst = failed_checks(results, exercise)[:3]
 
     bodies = []
     for i, r in enumerate(results):
         row_id = f"s{i}"
         server, client = r.roles["server"], r.roles["client"]
-        codes = check_codes(r)
+        codes = check_codes(r, exercise)
         # The main row's id is "open=<row id>" so that #open=s3 finds the row even without the
         # script (which also opens the details).
         bodies.append(
@@ -292,7 +292,7 @@ def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched
             f'<td class="status s-{_e(r.status)}">{_e(r.status)}</td>'
             f'<td class="n">{_num(server.score)}/{_num(server.max_score)}</td>'
             f'<td class="n">{_num(client.score)}/{_num(client.max_score)}</td>'
-            f'{_matrix_cells(r, codes)}</tr>'
+            f'{_matrix_cells(r, codes, exercise)}</tr>'
             f'<tr class="detail" id="{row_id}-detail"><td colspan="{5 + len(codes)}">'
             f'{_student_details(r, row_id, feedback_files.get(r.key))}</td></tr></tbody>')
 
@@ -307,7 +307,7 @@ def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched
             f"<b>{_e(c)}</b> ({f} of {g})" for c, f, g in worst) + ".</p>")
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
            "img-src data:; base-uri 'none'; form-action 'none'")
-    n_checks = {role: sum(1 for r, _, _ in check_columns() if r == role) for role in ROLES}
+    n_checks = {role: sum(1 for r, _, _ in check_columns(exercise) if r == role) for role in ROLES}
     groups = "".join(f'<th class="group{" first-client" if i else ""}" colspan="{n_checks[role]}" '
                      f'scope="colgroup">{role.capitalize()} checks</th>' for i, role in enumerate(ROLES))
     return f"""<!DOCTYPE html>
@@ -323,12 +323,12 @@ def render_html(results: Sequence[StudentResult], *, layout: str = "", unmatched
 {worst_html}
 <div class="charts">
 <figure>{_histogram(scores, max_score)}<figcaption>Students per total score.</figcaption></figure>
-<figure>{_pass_rate_chart(pass_rates(results))}<figcaption>Share of graded programs that pass each
+<figure>{_pass_rate_chart(pass_rates(results, exercise))}<figcaption>Share of graded programs that pass each
 check (missing programs are not counted). <span class="needs-js">Click a check to list the students
 who did not pass it.</span></figcaption></figure>
 </div>
 <h2 id="students-heading">Students</h2>
-{_filters()}
+{_filters(exercise)}
 <div class="toolbar needs-js"><button type="button" id="expand-all">Show all details</button><button
 type="button" id="collapse-all">Hide all details</button> <span class="muted">Click a column to sort,
 a name for that student's checks, output and timeline.</span></div>
@@ -340,7 +340,7 @@ a name for that student's checks, output and timeline.</span></div>
 <th data-key="status" data-type="text" rowspan="2" scope="col"><button type="button">Status</button></th>
 <th data-key="server" data-type="num" class="n" rowspan="2" scope="col"><button type="button">Server</button></th>
 <th data-key="client" data-type="num" class="n" rowspan="2" scope="col"><button type="button">Client</button></th>
-{groups}</tr><tr>{_matrix_headers()}</tr></thead>
+{groups}</tr><tr>{_matrix_headers(exercise)}</tr></thead>
 {"".join(bodies)}
 </table>
 </div>

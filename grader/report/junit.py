@@ -43,8 +43,9 @@ def _suite(name: str, report: Report) -> ET.Element:
         "time": f"{report.duration:.3f}",
     })
     props = ET.SubElement(suite, "properties")
-    for key, value in (("file", report.file), ("score", f"{report.score:g}"),
-                       ("max_score", f"{report.max_score:g}")):
+    named = (("exercise", report.exercise),) if report.exercise else ()  # what it was graded in
+    for key, value in named + (("file", report.file), ("score", f"{report.score:g}"),
+                               ("max_score", f"{report.max_score:g}")):
         ET.SubElement(props, "property", {"name": key, "value": xml_text(value)})
     for check in checks:
         case = ET.SubElement(suite, "testcase", {
@@ -66,11 +67,15 @@ def _suite(name: str, report: Report) -> ET.Element:
     return suite
 
 
-def _error_suite(name: str, role: str, message: str, check_ids: Sequence[str]) -> ET.Element:
+def _error_suite(name: str, role: str, message: str, check_ids: Sequence[str],
+                 exercise: str = "") -> ET.Element:
     """A role with no report (missing file, ungradable file): every check errors with the reason."""
     suite = ET.Element("testsuite", {"name": xml_text(name), "tests": str(len(check_ids)),
                                      "failures": "0", "errors": str(len(check_ids)), "skipped": "0",
                                      "time": "0"})
+    if exercise:
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", {"name": "exercise", "value": xml_text(exercise)})
     for cid in check_ids:
         case = ET.SubElement(suite, "testcase", {"classname": xml_text(f"{name}.{role}"),
                                                  "name": xml_text(cid), "time": "0"})
@@ -101,10 +106,12 @@ def render_junit(reports: List[Report], *, color: bool = False, verbose: bool = 
     return _document(_suite(r.role, r) for r in reports)
 
 
-def render_junit_batch(results: Sequence["object"]) -> str:
-    """One suite per student and role (``results`` are batch ``StudentResult`` values)."""
+def render_junit_batch(results: Sequence["object"], exercise: "object" = None) -> str:
+    """One suite per student and role (``results`` are batch ``StudentResult`` values), graded
+    in ``exercise`` (default: Hello World)."""
     from grader.exercise import HELLO_WORLD, ROLES
 
+    exercise = exercise or HELLO_WORLD
     suites: List[ET.Element] = []
     for result in results:
         for role in ROLES:
@@ -115,7 +122,7 @@ def render_junit_batch(results: Sequence["object"]) -> str:
             else:
                 reason = outcome.reason or f"no {role} file"
                 suites.append(_error_suite(name, role, reason,
-                                           [s.id for s in HELLO_WORLD.specs(role)]))
+                                           [s.id for s in exercise.specs(role)], exercise.name))
     return _document(suites)
 
 
