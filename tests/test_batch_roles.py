@@ -56,3 +56,28 @@ def test_non_python_and_undecidable_files_are_listed_not_graded(tmp_path: Path):
     assert set(got.extra) == {doc, mystery}
     assert any("server.docx" in n and "not a Python" in n for n in got.notes)
     assert any("notes.py" in n and "do not tell" in n for n in got.notes)
+
+
+UDP_SERVER_CODE = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                   "s.bind(('', 12345))\ndata, peer = s.recvfrom(1024)\ns.sendto(b'Hi', peer)\n")
+UDP_CLIENT_CODE = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                   "s.sendto(b'Hi', ('localhost', 12345))\nprint(s.recvfrom(1024)[0].decode())\n")
+
+
+def test_datagram_programs_are_told_apart_by_who_speaks_first():
+    assert role_from_code(UDP_SERVER_CODE) == "server"
+    assert role_from_code(UDP_CLIENT_CODE) == "client"
+    only_binds = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('', 1))\n"
+    assert role_from_code(only_binds) == "server"
+    # A stream program is judged by its stream calls alone, as before.
+    assert role_from_code("s.recvfrom(1)\ns.sendto(b'', a)\n") is None
+
+
+def test_reference_programs_of_every_exercise_are_assigned_by_code(tmp_path: Path):
+    root = Path(__file__).resolve().parent.parent / "reference"
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) + [root]:
+        if not (folder / "server.py").is_file():
+            continue
+        a = write(tmp_path / folder.name / "part1.py", (folder / "server.py").read_text())
+        b = write(tmp_path / folder.name / "part2.py", (folder / "client.py").read_text())
+        assert assign_roles([a, b]).files == {"server": a, "client": b}, folder.name

@@ -2,7 +2,8 @@
 
 Students name their files anything ("srv.py", "HW3 Client (1).py", "part1.py"), so the role comes
 from the file name when the name tells, and otherwise from what the code calls: a server calls
-``accept()``/``listen()``, a client ``connect()``.  When two files claim one role the better
+``accept()``/``listen()``, a client ``connect()``; over UDP (none of those) a server binds and
+receives first (``recvfrom()``), a client sends first (``sendto()``).  When two files claim one role the better
 match wins and the other is kept as an extra file, never dropped silently.
 """
 from __future__ import annotations
@@ -25,6 +26,10 @@ _CODE_MARKERS = {
     SERVER: (re.compile(r"\.\s*accept\s*\("), re.compile(r"\.\s*listen\s*\(")),
     CLIENT: (re.compile(r"\.\s*connect(_ex)?\s*\("), re.compile(r"create_connection\s*\(")),
 }
+# Datagram calls, for code that makes no stream call: who speaks first tells the role.
+_DATAGRAM_RECEIVE = re.compile(r"\.\s*recv(from(_into)?)?\s*\(")
+_DATAGRAM_SEND = re.compile(r"\.\s*sendto\s*\(")
+_BIND = re.compile(r"\.\s*bind\s*\(")
 # Canvas appends "-1", "-2" to the original name of a resubmitted file: the highest is newest.
 _RESUBMISSION = re.compile(r"-(\d+)$")
 
@@ -55,7 +60,21 @@ def role_from_code(text: str) -> Optional[str]:
         return SERVER
     if scores[CLIENT] and not scores[SERVER]:
         return CLIENT
-    return None
+    if scores[SERVER] or scores[CLIENT] or "SOCK_DGRAM" not in text:
+        return None  # both: unclear; neither, and no datagram socket: nothing to go by
+    return _datagram_role(text)
+
+
+def _datagram_role(text: str) -> Optional[str]:
+    """UDP: the server waits for a datagram (it receives first), the client sends first; a
+    program that only binds is a server.  By the order in the source, which is the order of
+    the calls in the straight-line programs of the lab."""
+    receive, send = _DATAGRAM_RECEIVE.search(text), _DATAGRAM_SEND.search(text)
+    if send and (not receive or send.start() < receive.start()):
+        return CLIENT
+    if receive:
+        return SERVER
+    return SERVER if _BIND.search(text) else None
 
 
 def _read_text(path: Path) -> str:
