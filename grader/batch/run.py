@@ -127,12 +127,14 @@ def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
 
     grade_options = GradeOptions(timeout=options.timeout, strict=options.strict,
                                  sandbox=options.sandbox)
+    # grade_file's own default is Hello World: given only when another one was chosen
+    chosen = {} if options.exercise is HELLO_WORLD else {"exercise": options.exercise}
 
     def grade(role: str, path: Path) -> Report:
         read_program(path)  # a file that cannot be graded starts nothing
         runs = live.start(path, options.sandbox, RUNS[role])
         try:
-            return grade_file(role, path, grade_options, exercise=options.exercise, started=runs)
+            return grade_file(role, path, grade_options, started=runs, **chosen)
         finally:
             live.done(runs)
 
