@@ -188,7 +188,8 @@ def _exercise_files(exercise: Exercise) -> Iterator[Tuple[str, bytes]]:
         if not inside:
             yield f"{PACKED_EXERCISE}/{name}", path.read_bytes()
         data.setdefault("template", {})[role] = name
-    yield f"{PACKED_EXERCISE}/{FILE_NAME}", (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
+    definition = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    yield f"{PACKED_EXERCISE}/{FILE_NAME}", definition.encode()
 
 
 def _is_shipped(exercise: Exercise) -> bool:
@@ -210,7 +211,7 @@ def build_autograder(dest: Path, settings: Settings = Settings(),
     if shipped:  # packed with the grader: found by its name
         settings = settings._replace(exercise="" if exercise.id == HELLO_WORLD.id else exercise.id)
     else:
-        settings = settings._replace(exercise=PACKED_EXERCISE)
+        settings = settings._replace(exercise=PACKED_EXERCISE)  # relative to gradescope.json
     if dest.parent:
         dest.parent.mkdir(parents=True, exist_ok=True)
     temp = dest.with_name(f".{dest.name}.tmp")
