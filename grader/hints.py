@@ -90,8 +90,10 @@ STREAM_IN_DATAGRAM_LAB = ("This lab uses UDP: create the socket with socket.sock
                           "program makes none: no listen(), accept() or connect() is needed.")
 DATAGRAM_NO_BIND = ('Call s.bind(("", 12345)) before recvfrom(), so the client knows which port to send '
                     "its request to. Without bind() your socket has no known port and receives nothing.")
-DATAGRAM_SEND_STR = ("sendto() needs bytes in Python 3, not text: s.sendto(\"{message}\".encode(), address) "
-                     "or s.sendto(b\"{message}\", address).")
+DATAGRAM_SEND_STR = ("sendto() needs bytes in Python 3, not text: s.sendto(\"{message}\".encode(), {address}) "
+                     "or s.sendto(b\"{message}\", {address}).")
+DATAGRAM_NO_SOCKET = ("Your program never created a socket. Start with "
+                      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM).")
 DATAGRAM_RECEIVE = ("Wait for the request with data, address = s.recvfrom(1024): it returns the datagram's "
                     "bytes and the address of the sender.")
 DATAGRAM_SEND_MESSAGE = ('Send the message to the client with s.sendto(b"{message}", address), where address '

@@ -50,7 +50,7 @@ def _send_failure(ctx: Context) -> Optional[Tuple[str, Optional[str]]]:
     actual = "%s() failed: %s: %s" % (failed.get("via"), failed.get("error"), failed.get("message"))
     hint = hints.for_error(failed.get("error"), failed.get("message"))
     if hint == hints.SEND_STR:
-        hint = hints.DATAGRAM_SEND_STR.format(message=_sent_text(ctx))
+        hint = _send_str_hint(ctx)
     return actual, hint
 
 
@@ -59,13 +59,30 @@ def _send_failure(ctx: Context) -> Optional[Tuple[str, Optional[str]]]:
 @judge("runs", transport=UDP)
 def runs(ctx: Context, here: Here) -> Outcome:
     outcome = common.runs(ctx)
+    # The role a batch reads from the code (listen/accept vs connect) says nothing of a UDP
+    # program: a UDP server may connect() to its sender.
+    other = common.other_role(ctx)
+    if isinstance(outcome, Pass):
+        return Pass(tuple(n for n in outcome.notes if n != other))
     if not isinstance(outcome, Fail):
         return outcome
     if ctx.facts.stream_sockets_only():
         return outcome._replace(hint=hints.STREAM_IN_DATAGRAM_LAB)
+    if other is not None and outcome.hint == other:
+        error = ctx.facts.exception
+        outcome = outcome._replace(hint=(error is not None and hints.for_error(
+            error.get("error"), error.get("message"), error.get("traceback", ""))) or
+            "Read the error above and the line it points to.")
     if outcome.hint == hints.SEND_STR:
-        return outcome._replace(hint=hints.DATAGRAM_SEND_STR.format(message=_sent_text(ctx)))
+        return outcome._replace(hint=_send_str_hint(ctx))
+    if outcome.hint == hints.NO_SOCKET:
+        return outcome._replace(hint=hints.DATAGRAM_NO_SOCKET)
     return outcome
+
+
+def _send_str_hint(ctx: Context) -> str:
+    return hints.DATAGRAM_SEND_STR.format(message=_sent_text(ctx),
+                                          address="address" if ctx.role == SERVER else "(host, port)")
 
 
 @judge("exits", transport=UDP)
