@@ -11,13 +11,13 @@ import json
 import os
 from typing import Dict, List, Tuple
 
-from grader.steps import (AUTOMATIC_KINDS, ROLES, SEND_DATA, TCP_KINDS, Exercise, Step,
+from grader.steps import (AUTOMATIC_KINDS, KINDS, ROLES, SEND_DATA, Exercise, Step,
                           specs_from_steps, with_automatic_steps)
 
 SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exercises")
 FILE_NAME = "exercise.json"
 DEFAULT_EXERCISE = "hello"
-TRANSPORTS = ("tcp",)
+TRANSPORTS = tuple(KINDS)
 _STEP_FIELDS = {"kind", "check", "points", "text", "data", "description", "hint", "requires", "evidence"}
 
 
@@ -86,14 +86,14 @@ def _exercise(data: Dict, folder: str) -> Exercise:
         raw = data["steps"][role]
         if not isinstance(raw, list):
             raise ValueError("steps.%s must be a list of steps" % role)
-        role_steps = with_automatic_steps(role, tuple(_step(role, i, s) for i, s in enumerate(raw)))
+        role_steps = with_automatic_steps(role, tuple(_step(role, i, s, transport) for i, s in enumerate(raw)))
         for step in role_steps:
             if step.check is not None:
                 if step.check in seen:
                     raise ValueError("the check id %s is used twice" % step.check)
                 seen.add(step.check)
         steps[role] = role_steps
-        checks[role] = specs_from_steps(role, role_steps, message, port_range)
+        checks[role] = specs_from_steps(role, role_steps, message, port_range, transport)
         lines[role] = {_line_key(s, i): s.text for i, s in enumerate(role_steps) if s.kind == "print"}
     known = {s.id for specs in checks.values() for s in specs}
     for specs in checks.values():
@@ -116,10 +116,10 @@ def _exercise(data: Dict, folder: str) -> Exercise:
         server_lines=lines["server"], client_lines=lines["client"], port_range=port_range,
         time_limit=float(data.get("time_limit", 5.0)), peer_grace=float(data.get("peer_grace", 1.0)),
         checks=checks, steps=steps, id=str(data["name"]), transport=transport, files=files,
-        folder=folder)
+        folder=folder, request=str(data.get("request") or ""))
 
 
-def _step(role: str, index: int, raw) -> Step:
+def _step(role: str, index: int, raw, transport: str = "tcp") -> Step:
     where = "steps.%s[%d]" % (role, index)
     if not isinstance(raw, dict):
         raise ValueError("%s must be an object" % where)
@@ -127,8 +127,9 @@ def _step(role: str, index: int, raw) -> Step:
     if unknown:
         raise ValueError("%s has unknown field(s): %s" % (where, ", ".join(sorted(unknown))))
     kind = raw.get("kind")
-    if kind not in TCP_KINDS + AUTOMATIC_KINDS:
-        raise ValueError("%s: kind %r is not one of %s" % (where, kind, ", ".join(TCP_KINDS + AUTOMATIC_KINDS)))
+    kinds = KINDS[transport] + AUTOMATIC_KINDS
+    if kind not in kinds:
+        raise ValueError("%s: kind %r is not one of %s (transport %s)" % (where, kind, ", ".join(kinds), transport))
     check = raw.get("check")
     if check is not None and not (isinstance(check, str) and check.startswith(role + ".")):
         raise ValueError('%s: check ids of the %s start with "%s." (got %r)' % (where, role, role, check))
@@ -137,11 +138,14 @@ def _step(role: str, index: int, raw) -> Step:
     data = raw.get("data", "")
     if kind == "send" and data not in SEND_DATA:
         raise ValueError("%s: a send step's data is one of %s" % (where, ", ".join(SEND_DATA)))
+    if kind == "sendto" and data not in ("", "message", "request"):
+        raise ValueError('%s: a sendto step\'s data is "message" (exactly the message) or "request" '
+                         '(any datagram)' % where)
     if kind == "code" and check is None:
         raise ValueError("%s: a code step names the check id its checks.py registers" % where)
     requires = raw.get("requires")
     return Step(kind=kind, check=check, points=float(raw.get("points", 1 if check else 0)),
-                text=str(raw.get("text", "")), data=str(data or ("message" if kind == "print_received" else "")),
+                text=str(raw.get("text", "")), data=str(data or ("message" if kind in ("print_received", "sendto") else "")),
                 description=raw.get("description"), hint=raw.get("hint"),
                 requires=tuple(requires) if requires is not None else None,
                 evidence=tuple(raw["evidence"]) if raw.get("evidence") else None)

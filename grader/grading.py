@@ -20,7 +20,7 @@ from grader.launch import RUNS, StartedProgram
 from grader.report.bounds import bounded
 from grader.results import Report
 from grader.peers import Conversation
-from grader.session import Trace, run_session
+from grader.session import DEFAULT_REQUEST, UDP, Trace, run_session
 from grader.timeline import build_timeline
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "student_template"
@@ -73,6 +73,9 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
     other_message = ""
 
     def session(message: str, run: Optional[StartedProgram], conversation: Conversation) -> Trace:
+        if exercise.transport == UDP:  # datagrams: the reference client sends its request
+            return run_session(role, path, exercise, message.encode(), time_limit, options.sandbox, run,
+                               transport=UDP, request=(exercise.request or "").encode() or DEFAULT_REQUEST)
         return run_session(role, path, exercise, message.encode(), time_limit, options.sandbox, run,
                            conversation)
 

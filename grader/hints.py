@@ -84,6 +84,43 @@ ECHO_BACK = ("Send back exactly what you received: data = conn.recv(1024), then 
              "The reference client sends a different line each time, so a fixed text cannot pass.")
 UDP = "This lab uses TCP: create the socket with socket.socket() or socket.socket(AF_INET, SOCK_STREAM)."
 
+# Datagram (UDP) labs: no connection, so the advice names sendto() and recvfrom().
+STREAM_IN_DATAGRAM_LAB = ("This lab uses UDP: create the socket with socket.socket(socket.AF_INET, "
+                          "socket.SOCK_DGRAM). A SOCK_STREAM (TCP) socket needs a connection, and a UDP "
+                          "program makes none: no listen(), accept() or connect() is needed.")
+DATAGRAM_NO_BIND = ('Call s.bind(("", 12345)) before recvfrom(), so the client knows which port to send '
+                    "its request to. Without bind() your socket has no known port and receives nothing.")
+DATAGRAM_SEND_STR = ("sendto() needs bytes in Python 3, not text: s.sendto(\"{message}\".encode(), {address}) "
+                     "or s.sendto(b\"{message}\", {address}).")
+DATAGRAM_NO_SOCKET = ("Your program never created a socket. Start with "
+                      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM).")
+DATAGRAM_RECEIVE = ("Wait for the request with data, address = s.recvfrom(1024): it returns the datagram's "
+                    "bytes and the address of the sender.")
+DATAGRAM_SEND_MESSAGE = ('Send the message to the client with s.sendto(b"{message}", address), where address '
+                         "is what recvfrom() returned.")
+DATAGRAM_BYTES_REPR = ('You sent the text of a bytes literal (str(b"...")). Send the bytes themselves: '
+                       's.sendto(b"{message}", address) or s.sendto("{message}".encode(), address).')
+REPLY_TO_SENDER = ("Your reply went to {address}, an address written into your program, not to the client "
+                   "that sent the request. Reply to the address recvfrom() returned: data, address = "
+                   "s.recvfrom(1024), then s.sendto(..., address).")
+DATAGRAM_RECV_TOO_SMALL = ("Your recvfrom({size}) buffer is too small: the reply has {length} bytes, and UDP "
+                           "throws away the part of a datagram that does not fit (a second call will not get "
+                           "it). Use a big enough buffer: s.recvfrom(1024).")
+DATAGRAM_RECEIVE_REPLY = "After sending, wait for the reply: data, address = s.recvfrom(1024)."
+DATAGRAM_PRINTS_CONSTANT = ("Your client printed \"{message}\" when the server sent it, but not when the server "
+                            "sent \"{other}\". Print what recvfrom() returned (data.decode()), not a fixed text.")
+DATAGRAM_SEND_REQUEST = ('Send your request to the server first: s.sendto(b"Hello, server!", (host, 12345)). '
+                         "UDP needs no connect(): sendto() names where each datagram goes.")
+DATAGRAM_SEND_FIRST = ("Your client waits in recvfrom() for the reply before it has sent its request, and the "
+                       "server replies only to a request. Call s.sendto(...) first, then recvfrom().")
+DATAGRAM_NEVER_CLOSED = "Call s.close() on your socket when you are done with it (or use a with block)."
+DATAGRAM_SERVES_FOREVER = ("Your server goes back to recvfrom() for another request after answering. The "
+                           "lab's server answers one request, then closes its socket and ends: remove the loop.")
+DATAGRAM_NO_REQUEST = ("Your server waits in recvfrom() for a request that never came: the client sends it to "
+                       'the port you bind. Call s.bind(("", 12345)) on the socket before recvfrom().')
+DATAGRAM_WAITS_AGAIN = ("Your program waits in recvfrom() for a datagram nobody will send: the lab exchanges "
+                        "one request and one reply. Receive once, then close the socket.")
+
 
 def for_error(error: Optional[str], message: str = "", traceback: str = "") -> Optional[str]:
     """The hint for an exception the program raised, if we know one."""

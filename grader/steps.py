@@ -24,10 +24,20 @@ PROBE = "probe"  # the probe's log inside the program's own process: the program
 # TCP step kinds.  A print is judged against its neighbours: "before" the next step when that
 # step waits (WAITING), "after" the previous one when it completes something (COMPLETING).
 TCP_KINDS = ("listen", "accept", "connect", "send", "recv", "print", "print_received", "close", "code")
+# Datagram (UDP) step kinds: no connection; "reply" judges where the sendto before it went.
+DATAGRAM_KINDS = ("bind", "recvfrom", "sendto", "reply", "print", "print_received", "close", "code")
+KINDS = {"tcp": TCP_KINDS, "udp": DATAGRAM_KINDS}
 AUTOMATIC_KINDS = ("runs", "exits")
-WAITING = ("accept", "connect", "recv")
-COMPLETING = ("accept", "connect", "send", "recv")
+WAITING = ("accept", "connect", "recv", "recvfrom")
+COMPLETING = ("accept", "connect", "send", "recv", "recvfrom", "sendto")
+# A step that starts the exchange: a print before it, with nothing completed yet, is judged
+# "before" it (a UDP client's "Sending request..." before its first sendto()).
+STARTING = ("sendto",)
+# Steps a print is not judged against: they say something about the socket step before them.
+_NOT_SOCKET_STEPS = ("print", "print_received", "code", "reply")
 CONNECTING = {SERVER: "accept", CLIENT: "connect"}
+# The step every later one needs, per transport: without it there is nothing to judge.
+CONNECTING_BY_TRANSPORT = {"tcp": CONNECTING, "udp": {SERVER: "recvfrom", CLIENT: "sendto"}}
 # What a send step sends: the exercise's message, back what was received, or a line the
 # program chooses.
 SEND_DATA = ("message", "echo", "line")
@@ -74,6 +84,8 @@ class Exercise(NamedTuple):
     # Files named by the exercise (absolute): "reference"/"template" per role, "fixtures" folder.
     files: Dict[str, Dict[str, str]] = {}
     folder: str = ""  # the folder of its exercise.json
+    # Datagram labs: what the reference client sends a server ("": the session's default).
+    request: str = ""
 
     def specs(self, role: str) -> Tuple[CheckSpec, ...]:
         return self.checks[role]
@@ -89,7 +101,8 @@ class Exercise(NamedTuple):
 
 # -- deriving checks from steps -----------------------------------------------------------------
 
-_PAST = {"accept": "accept() returned", "connect": "connecting", "recv": "receiving"}
+_PAST = {"accept": "accept() returned", "connect": "connecting", "recv": "receiving",
+         "recvfrom": "recvfrom() returned the request"}
 _SENT = {"message": "the message", "echo": "the line back", "line": "the line"}
 
 
@@ -97,15 +110,19 @@ def after_what(step: Step) -> str:
     """How a print after ``step`` names it, in "after ...": "accept() returned"."""
     if step.kind == "send":
         return "sending " + _SENT.get(step.data, "the message")
+    if step.kind == "sendto":
+        return "sending the message" if step.data == "message" else "sending the request"
     return _PAST[step.kind]
 
 
 def neighbours(steps: Tuple[Step, ...], index: int) -> Tuple[Optional[Step], Optional[Step]]:
     """The socket steps a print at ``index`` is judged against: (after, before), each or None."""
-    previous = next((s for s in reversed(steps[:index]) if s.kind not in ("print", "print_received", "code")), None)
-    following = next((s for s in steps[index + 1:] if s.kind not in ("print", "print_received", "code")), None)
-    return (previous if previous is not None and previous.kind in COMPLETING else None,
-            following if following is not None and following.kind in WAITING else None)
+    previous = next((s for s in reversed(steps[:index]) if s.kind not in _NOT_SOCKET_STEPS), None)
+    following = next((s for s in steps[index + 1:] if s.kind not in _NOT_SOCKET_STEPS), None)
+    after = previous if previous is not None and previous.kind in COMPLETING else None
+    before = following if following is not None and (
+        following.kind in WAITING or (following.kind in STARTING and after is None)) else None
+    return after, before
 
 
 def print_description(steps: Tuple[Step, ...], index: int) -> str:
@@ -125,6 +142,8 @@ def default_description(role: str, steps: Tuple[Step, ...], index: int, message:
     kind = step.kind
     if kind == "print":
         return print_description(steps, index)
+    if kind in _DATAGRAM_DESCRIPTIONS:
+        return _datagram_description(role, step, message, port_range)
     if kind == "send":
         if step.data == "message":
             return 'The %s receives exactly "%s"' % (other, message)
@@ -148,6 +167,22 @@ def default_description(role: str, steps: Tuple[Step, ...], index: int, message:
     return fixed[kind]
 
 
+_DATAGRAM_DESCRIPTIONS = ("bind", "recvfrom", "sendto", "reply")
+
+
+def _datagram_description(role: str, step: Step, message: str, port_range: Tuple[int, int]) -> str:
+    other = COUNTERPART_NAME[role]
+    if step.kind == "bind":
+        return "It binds a UDP socket (SOCK_DGRAM) to a port in %d-%d" % port_range
+    if step.kind == "recvfrom":
+        return "It receives the request datagram of the %s" % other
+    if step.kind == "reply":
+        return "Its reply goes to the address the request came from"
+    if step.data == "message":
+        return 'The first datagram it sends is exactly "%s"' % message
+    return "The %s receives a datagram from the %s" % (other, role)
+
+
 _EVIDENCE = {
     "runs": (PROBE, KERNEL),
     "listen": (PROBE, KERNEL, COUNTERPART),
@@ -160,6 +195,17 @@ _EVIDENCE = {
     "close": (PROBE, KERNEL, COUNTERPART),
     "exits": (KERNEL,),
     "code": (PROBE,),
+    # Datagram kinds: what the reference counterpart received, and the kernel's word that the
+    # socket is the program's; the probe says where in the program it happened.
+    "bind": (PROBE, KERNEL, COUNTERPART),
+    "recvfrom": (PROBE, KERNEL, COUNTERPART),
+    "sendto": (COUNTERPART, KERNEL),
+    "reply": (COUNTERPART,),
+}
+# The evidence of a kind that means another thing over datagrams.
+_DATAGRAM_EVIDENCE = {
+    "print_received": (CONSOLE, COUNTERPART),
+    "close": (PROBE, KERNEL),
 }
 
 
@@ -172,20 +218,25 @@ def with_automatic_steps(role: str, steps: Tuple[Step, ...]) -> Tuple[Step, ...]
 
 
 def specs_from_steps(role: str, steps: Tuple[Step, ...], message: str,
-                     port_range: Tuple[int, int]) -> Tuple[CheckSpec, ...]:
+                     port_range: Tuple[int, int], transport: str = "tcp") -> Tuple[CheckSpec, ...]:
     """One check per step that names one, in the steps' order.  Steps after the connection step
-    (accept or connect) require its check, as nothing after it can happen without it."""
+    (accept or connect; over datagrams, the server's recvfrom and the client's sendto) require
+    its check, as nothing after it can happen without it."""
     specs = []
     connection: Optional[str] = None
+    connecting = CONNECTING_BY_TRANSPORT[transport][role]
+    evidence = dict(_EVIDENCE, **(_DATAGRAM_EVIDENCE if transport == "udp" else {}))
     for index, step in enumerate(steps):
         if step.check is not None:
             requires = step.requires
             if requires is None:
                 requires = (connection,) if connection and step.kind != "exits" else ()
+            description = step.description or default_description(role, steps, index, message, port_range)
+            if transport == "udp" and step.kind == "close" and not step.description:
+                description = "It closes its socket itself (close() or a with block)"
             specs.append(CheckSpec(
-                step.check,
-                step.description or default_description(role, steps, index, message, port_range),
-                step.points, tuple(requires), step.evidence or _EVIDENCE[step.kind]))
-        if step.kind == CONNECTING[role] and step.check is not None and connection is None:
+                step.check, description,
+                step.points, tuple(requires), step.evidence or evidence[step.kind]))
+        if step.kind == connecting and step.check is not None and connection is None:
             connection = step.check
     return tuple(specs)

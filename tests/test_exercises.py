@@ -36,7 +36,7 @@ def test_hello_world_checks_follow_from_its_steps():
 
 
 def test_every_shipped_exercise_is_listed_and_loads():
-    assert {"hello", "echo"} <= set(shipped_names())
+    assert {"hello", "echo", "udp_hello"} <= set(shipped_names())
     echo = find_exercise("echo")
     assert echo.name == "TCP Echo" and echo.id == "echo"
     assert "server.echoes" in [s.id for s in echo.specs("server")]

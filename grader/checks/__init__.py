@@ -3,7 +3,8 @@
 A check returns ``Pass``, ``Fail`` (expected, actual, hint) or ``Skip`` (why it cannot be
 judged).  The engine applies the exercise's points and prerequisites: when a required check did
 not pass, the dependent one is skipped with the reason and scores zero.  The judges of the step
-kinds live in ``grader/checks/<role>.py`` (what is the same for both roles in ``common.py``);
+kinds live in ``grader/checks/<role>.py`` (what is the same for both roles in ``common.py``;
+the datagram (UDP) kinds in ``datagram.py``);
 an exercise's checks in code (its ``checks.py``) register under their check id with ``check``.
 """
 from __future__ import annotations
@@ -78,8 +79,12 @@ class Here(NamedTuple):
 
 # Checks in code, by check id (an exercise's checks.py): ``function(ctx) -> Outcome``.
 REGISTRY: Dict[str, Callable[[Context], Outcome]] = {}
-# The judges of the step kinds, by (role, kind), or (None, kind) when the same for both roles.
-JUDGES: Dict[Tuple[Optional[str], str], Callable[[Context, Here], Outcome]] = {}
+# The judges of the step kinds, by (transport, role, kind); role None: the same for both roles;
+# transport None: the same for every transport (runs, exits).
+JUDGES: Dict[Tuple[Optional[str], Optional[str], str], Callable[[Context, Here], Outcome]] = {}
+# The modules holding the judges of a transport other than TCP, imported when an exercise of
+# that transport is first judged (so grading a TCP lab never loads them).
+_TRANSPORT_JUDGES = {"udp": "grader.checks.datagram"}
 
 
 def check(check_id: str):
@@ -90,12 +95,24 @@ def check(check_id: str):
     return register
 
 
-def judge(kind: str, role: Optional[str] = None):
-    """Register the judge of a step kind (for one role, or both)."""
+def judge(kind: str, role: Optional[str] = None, transport: Optional[str] = "tcp"):
+    """Register the judge of a step kind (for one role, or both; for one transport, or all)."""
     def register(function: Callable[[Context, Here], Outcome]):
-        JUDGES[(role, kind)] = function
+        JUDGES[(transport, role, kind)] = function
         return function
     return register
+
+
+def _judge_of(transport: str, role: str, kind: str) -> Callable[[Context, Here], Outcome]:
+    module = _TRANSPORT_JUDGES.get(transport)
+    if module is not None:
+        import importlib
+
+        importlib.import_module(module)  # registers its judges (once: sys.modules keeps it)
+    for key in ((transport, role, kind), (transport, None, kind), (None, role, kind), (None, None, kind)):
+        if key in JUDGES:
+            return JUDGES[key]
+    raise KeyError("no judge for the %s step kind %r (%s)" % (role, kind, transport))
 
 
 _LOADED: Dict[str, object] = {}
@@ -128,7 +145,7 @@ def _judged(ctx: Context, check_id: str) -> Outcome:
         return REGISTRY[check_id](ctx)
     index, step = found
     here = Here(step, index, ctx.exercise.steps[ctx.role])
-    outcome = JUDGES.get((ctx.role, step.kind)) or JUDGES[(None, step.kind)]
+    outcome = _judge_of(ctx.exercise.transport, ctx.role, step.kind)
     result = outcome(ctx, here)
     if step.hint and isinstance(result, Fail):
         result = result._replace(hint=step.hint)

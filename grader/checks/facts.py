@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from socket import SOCK_DGRAM, SOCK_STREAM
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from grader.matching import STDERR, STDOUT, Line
@@ -139,6 +140,55 @@ class Facts(NamedTuple):
 
     def listening_sockets(self) -> List[SockKey]:
         return [c.sock for c in self.all("listen") if c.ok]
+
+
+    # -- datagrams (UDP) ------------------------------------------------------------------------
+
+    def datagram_sockets_made(self) -> bool:
+        """Whether the program made a UDP socket (its type may carry flags: the low bits say)."""
+        return any(isinstance(c.get("type"), int) and c.get("type") & 0xF == SOCK_DGRAM
+                   for c in self.all("socket"))
+
+    def stream_sockets_only(self) -> bool:
+        """The program made sockets, every one a TCP (SOCK_STREAM) socket: the wrong kind in a
+        datagram lab."""
+        made = [c.get("type") for c in self.all("socket") if isinstance(c.get("type"), int)]
+        return bool(made) and all(t & 0xF == SOCK_STREAM for t in made)
+
+    @property
+    def datagram_bind(self) -> Optional[Call]:
+        """The program's first bind() of a UDP socket (ok or not)."""
+        return next((c for c in self.all("bind") if c.get("type") == SOCK_DGRAM), None)
+
+    def datagram_sends(self, ok: Optional[bool] = True) -> List[Call]:
+        """Its sendto()/send() calls on UDP sockets (``ok`` None: failed ones too)."""
+        return [c for c in self.all("datagram_send") if ok is None or c.ok == ok]
+
+    @property
+    def datagram_socket(self) -> Optional[SockKey]:
+        """The UDP socket the program exchanged on: the one it bound (a server), else the one
+        its first datagram left from (a client), else the first it received on."""
+        bound = self.datagram_bind
+        if bound is not None and bound.ok:
+            return bound.sock
+        for kind in ("datagram_send", "datagram_recv_call"):
+            call = self.first(kind)
+            if call is not None:
+                return call.sock
+        return None
+
+    def datagram_received(self, sock: Optional[SockKey] = None) -> List[Call]:
+        """The datagrams recvfrom()/recv() returned (on ``sock``, or on any UDP socket)."""
+        return [c for c in self.all("datagram_recv_return") if c.ok and (sock is None or c.sock == sock)]
+
+    @property
+    def datagram_socket_open_at_end(self) -> Optional[bool]:
+        """Whether the kernel showed the program still holding its UDP socket (the one the
+        counterpart exchanged with) when the session ended; None: cannot tell."""
+        seen = self.trace.datagrams
+        if seen is None or not seen.program_socket or self.trace.open_at_end is None:
+            return None
+        return seen.program_socket in self.trace.open_at_end
 
 
 class _Lines:
