@@ -18,26 +18,15 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from grader import processes, tempdirs
+from grader.environment import program_environment
 from grader.inputs import read_regular_file
 from grader.limits import DiskWatch
+from grader.probe import probe_script
 
-BOOTSTRAP = str(Path(__file__).resolve().parent / "probe" / "bootstrap.py")
 
 # How many runs of a program a grading needs: a client also meets a reference server that sends
 # another message (grading.py), so that printing a fixed text cannot pass.
 RUNS = {"server": 1, "client": 2}
-
-_COMPILED: Dict[str, Optional[str]] = {}  # source file -> its compiled copy (None: could not)
-_COMPILED_LOCK = threading.Lock()
-
-# What of the grader's environment a program gets: what its interpreter needs to start (PATH,
-# the loader's path, on Windows what the C runtime and sockets need), the locale, and the test
-# suite's own markers.  Nothing else of the TA's (tokens, cloud keys), and no PYTHON* variable:
-# the interpreter is sys.executable, which finds its installation and a venv (pyvenv.cfg) by
-# itself.  Names are compared in upper case (Windows spells them as it likes).
-_KEPT_VARIABLES = frozenset(("PATH", "LANG", "LANGUAGE", "TZ", "LD_LIBRARY_PATH", "SYSTEMROOT",
-                             "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "PROCESSOR_ARCHITECTURE"))
-_KEPT_PREFIXES = ("LC_", "GRADER_TEST_")
 
 # The program runs in a copy of its own folder (its helper modules, data files), bounded: a
 # folder is looked at to FOLDER_ENTRIES entries (a Downloads folder holds thousands) and copied
@@ -305,28 +294,6 @@ def _left_out(large: List[str], links: List[str], cut: bool) -> Tuple[str, ...]:
     return tuple(notes)
 
 
-def base_environment() -> Dict[str, str]:
-    """The part of the grader's environment every program gets (``_KEPT_VARIABLES``)."""
-    return {name: value for name, value in os.environ.items()
-            if name.upper() in _KEPT_VARIABLES or name.upper().startswith(_KEPT_PREFIXES)}
-
-
-def program_environment(workdir: str, probe_channel: str, marker: str) -> Dict[str, str]:
-    """A program's whole environment: ``base_environment()``, its own directory as home and
-    temporary folder, and the probe's variables."""
-    env = base_environment()
-    for name in (("USERPROFILE", "TEMP", "TMP") if processes.IS_WINDOWS else ("HOME", "TMPDIR")):
-        env[name] = workdir
-    env.update({
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONIOENCODING": "utf-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "GRADER_PROBE": probe_channel,  # the event and control pipes
-        processes.MARKER_VARIABLE: marker,
-    })
-    return env
-
-
 def _inheritable_handle(fd: int) -> int:
     if processes.IS_WINDOWS:
         import msvcrt
@@ -334,45 +301,3 @@ def _inheritable_handle(fd: int) -> int:
         os.set_handle_inheritable(handle, True)
         return handle
     return fd
-
-
-def compile_probe() -> None:
-    """For a process that starts many programs (batch mode): compile the probe once, and run
-    the programs started from then on under the compiled copy instead of each compiling its
-    600 lines again (about 9 ms of CPU per program here).  Not worth it for one program."""
-    compiled(BOOTSTRAP)
-
-
-def probe_script() -> str:
-    """The file the program's interpreter runs: the probe's compiled copy when there is one."""
-    return _COMPILED.get(BOOTSTRAP) or BOOTSTRAP
-
-
-def compiled(source: str) -> Optional[str]:
-    """``source`` compiled, once per grader process, into a private temporary folder that is
-    removed at exit (``python FILE.pyc`` runs compiled code as it is); None if that cannot be
-    done, e.g. on a full disk: then run the source."""
-    with _COMPILED_LOCK:
-        if source not in _COMPILED:
-            _COMPILED[source] = _compile(source)
-        return _COMPILED[source]
-
-
-def _compile(source: str) -> Optional[str]:
-    import atexit
-    import py_compile
-
-    folder = None
-    try:
-        folder = tempdirs.make("compiled")
-        target = os.path.join(folder, os.path.splitext(os.path.basename(source))[0] + ".pyc")
-        target = py_compile.compile(source, cfile=target, doraise=True)
-        # Readable by all, like the source: a sandboxed program runs as another user (nobody).
-        os.chmod(folder, 0o755)
-        os.chmod(target, 0o644)
-    except (OSError, py_compile.PyCompileError):
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
-        return None
-    atexit.register(shutil.rmtree, folder, True)
-    return target

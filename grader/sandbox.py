@@ -23,7 +23,9 @@ import sys
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from grader.environment import base_environment
 from grader.limits import DISK_LIMIT, FILE_LIMIT
+from grader.probe import compiled, probe_script
 from grader.processes import spawning
 from grader.sandbox_init import MAX_REQUEST, NOBODY, PIVOT_ROOT
 
@@ -66,8 +68,6 @@ def _try_sandbox() -> Tuple[bool, str]:
     import shutil
 
     from grader import tempdirs
-
-    from grader.launch import base_environment
 
     if not sys.platform.startswith("linux"):
         return False, "namespaces exist only on Linux"
@@ -302,8 +302,6 @@ class _ForkServer:
 
     def __init__(self) -> None:
         self._link, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        from grader.launch import base_environment
-
         # The server's own, and requests carry changes to it: only what every program gets, so
         # nothing of the TA's environment is in the server for a request to leave behind.
         self.environment = base_environment()
@@ -438,10 +436,8 @@ def _fork_server() -> _ForkServer:
 
 def _read_only_paths() -> List[str]:
     """Host paths the program sees read-only: the system, the interpreter, the probe (and its
-    compiled copy, when the grader runs that: grader/launch.py).  Looked up once per compiled
+    compiled copy, when the grader runs that: grader/probe/__init__.py).  Looked up once per compiled
     probe, not once per program."""
-    from grader.launch import probe_script
-
     probe_folder = os.path.dirname(probe_script())
     if probe_folder not in _READ_ONLY:  # two threads may both look: the same answer
         _READ_ONLY[probe_folder] = _find_read_only_paths(probe_folder)
@@ -465,10 +461,8 @@ def _find_read_only_paths(probe_folder: str) -> List[str]:
 
 
 def _init_script() -> str:
-    """The file the fork server runs: sandbox_init.py compiled (grader/launch.py), or the file
+    """The file the fork server runs: sandbox_init.py compiled (grader/probe/__init__.py), or the file
     itself when that cannot be done."""
-    from grader.launch import compiled
-
     return compiled(INIT_FILE) or INIT_FILE
 
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import ROOT
-from grader import launch, limits, sandbox
+from grader import environment, launch, limits, sandbox
 from grader.grading import GradeOptions, grade_file
 from grader.report import RENDERERS, render
 from test_containment import grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
@@ -79,7 +79,7 @@ def test_the_environment_keeps_what_python_needs_and_nothing_else(monkeypatch):
                         "PYTHONHOME": "/elsewhere", "PYTHONSTARTUP": "/x.py", "VIRTUAL_ENV": "/venv",
                         "LD_PRELOAD": "/evil.so", "SSH_AUTH_SOCK": "/agent"}.items():
         monkeypatch.setenv(name, value)
-    env = launch.program_environment("/run/dir", "4 5", "marker")
+    env = environment.program_environment("/run/dir", "4 5", "marker")
     assert {"PATH", "LANG", "LC_ALL", "TZ"} <= set(env)
     assert not {"GITHUB_TOKEN", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "LD_PRELOAD",
                 "SSH_AUTH_SOCK"} & set(env)

@@ -58,7 +58,7 @@ def test_a_started_program_waits_for_its_session():
 def test_a_program_under_the_compiled_probe_gets_the_same_report(monkeypatch, name, sandbox):
     # What batch mode runs: the probe compiled once for all programs, in a folder of its own
     # that a sandboxed program must see too.
-    from grader import launch, sandbox as sandboxing
+    from grader import probe, sandbox as sandboxing
     from grader.grading import GradeOptions
 
     if sandbox and not sandboxing.available()[0]:
@@ -66,9 +66,9 @@ def test_a_program_under_the_compiled_probe_gets_the_same_report(monkeypatch, na
     path = FIXTURES / "server" / ("%s.py" % name)
     options = GradeOptions(sandbox=sandbox)
     plain = grade_file("server", path, options)
-    monkeypatch.setattr(launch, "_COMPILED", {})
-    launch.compile_probe()
-    assert launch.probe_script().endswith(".pyc")
+    monkeypatch.setattr(probe, "_COMPILED", {})
+    probe.compile_probe()
+    assert probe.probe_script().endswith(".pyc")
     compiled = grade_file("server", path, options)
     assert [(c.id, c.status, c.hint) for c in compiled.checks] == [(c.id, c.status, c.hint) for c in plain.checks]
     assert (compiled.stdout, compiled.stderr) == (plain.stdout, plain.stderr)

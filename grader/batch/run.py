@@ -121,7 +121,8 @@ class LivePrograms:
 def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
     from grader.grading import GradeOptions, grade_file  # the single-program grader
     from grader.inputs import read_program
-    from grader.launch import RUNS, compile_probe
+    from grader.launch import RUNS
+    from grader.probe import compile_probe
 
     compile_probe()  # once for the whole class, not once per program
 
