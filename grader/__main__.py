@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--exercise", default=None, metavar="NAME",
                          help="the exercise to grade in: a name from `python -m grader exercises`, "
                               "or the path of a folder holding an exercise.json (default: hello)")
+        sub.add_argument("--watch", action="store_true",
+                         help="grade again each time the file (or a .py file beside it) is saved; "
+                              "Ctrl-C to stop")
     listing = commands.add_parser("exercises", help="list the exercises, a line each")
     listing.set_defaults(handler=_exercises)
     selftest = commands.add_parser(
@@ -277,6 +280,8 @@ def _grade_one(args) -> int:
     from grader.inputs import InputError, read_program
     from grader.launch import start_program
 
+    if args.watch:
+        return _watch(args)
     path = Path(args.file)
     started = []
     exercise = None
@@ -317,6 +322,31 @@ def _grade_one(args) -> int:
         sys.stderr.write(render_as("text", [report], color=_use_color(sys.stderr), verbose=args.verbose))
         return _CLASSROOM_RESULT_WRITTEN
     return ExitCode.FULL_MARKS if report.full_marks else ExitCode.CHECKS_FAILED
+
+
+def _watch(args) -> int:
+    from pathlib import Path
+
+    from grader.grading import GradeOptions
+    from grader.report import renderer
+    from grader.watch import watch
+
+    if args.format != "text":
+        print("grader: --watch shows the checklist (--format text); it cannot be combined with "
+              "--format %s" % args.format, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    exercise = None
+    if args.exercise is not None:
+        from grader.exercise_file import ExerciseError, find_exercise
+        try:
+            exercise = find_exercise(args.exercise)
+        except ExerciseError as exc:
+            print("grader: %s" % exc, file=sys.stderr)
+            return ExitCode.BAD_INPUT
+    render = renderer("text")
+    options = GradeOptions(timeout=args.timeout, strict=args.strict, sandbox=_sandbox(args.sandbox or False))
+    return watch(args.command, Path(args.file), exercise=exercise, options=options,
+                 render=lambda report: render([report], color=_use_color(sys.stdout), verbose=args.verbose))
 
 
 # --format classroom: the step succeeds whenever it wrote its result, whatever the score.  A failed
