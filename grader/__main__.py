@@ -63,6 +63,33 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
                           help="programs graded at once (default: 8)")
     selftest.set_defaults(handler=_selftest)
+    partner = commands.add_parser(
+        "partner", help="be your lab partner on the real network: the reference server or client",
+        description="Run the exercise's reference server or client on this computer's network, for "
+        "the two-computer lab, and say in plain words what happened on the wire. Exit 0 when the "
+        "exchange went as the exercise says, 1 otherwise.")
+    sides = partner.add_subparsers(dest="side", metavar="SIDE")
+    sides.required = True
+    partner_server = sides.add_parser("server", help="listen as the reference server; a partner's "
+                                      "client connects to it")
+    partner_server.add_argument("--port", type=_port, default=None, metavar="P",
+                                help="the port to listen on (default: 12345, the handout's)")
+    partner_server.add_argument("--bind", default="", metavar="ADDRESS",
+                                help="listen on this address only (default: every address of this computer)")
+    how_many = partner_server.add_mutually_exclusive_group()
+    how_many.add_argument("--count", type=_jobs, default=1, metavar="N",
+                          help="stop after N exchanges (default: 1)")
+    how_many.add_argument("--forever", action="store_true", help="serve until Ctrl-C")
+    partner_client = sides.add_parser("client", help="connect as the reference client to a "
+                                      "partner's server at HOST PORT")
+    partner_client.add_argument("host", metavar="HOST", help="the server computer's IP address or name")
+    partner_client.add_argument("port", type=_port, metavar="PORT", help="the port its server listens on")
+    for sub in (partner_server, partner_client):
+        sub.add_argument("--exercise", default=None, metavar="NAME",
+                         help="the exercise whose conversation to have (default: hello)")
+        sub.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                         help="how long to wait for the other side once connected (default: 10)")
+    partner.set_defaults(handler=_partner)
     batch = commands.add_parser("batch", help="grade a whole class from a folder or .zip of submissions",
                                 description="Grade every student's server and client. SUBMISSIONS is a "
                                 "folder or .zip: one folder per student, a Canvas or a Gradescope export.")
@@ -163,6 +190,32 @@ def _jobs(text: str) -> int:
     if not 1 <= value <= 512:
         raise argparse.ArgumentTypeError("-j must be between 1 and 512")
     return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a port number" % text) from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is a number from 1024 to 65535 (0: any free one)")
+    return value
+
+
+def _partner(args) -> int:
+    from grader import partner
+    from grader.exercise_file import ExerciseError, find_exercise
+
+    try:
+        exercise = find_exercise(args.exercise or "hello")
+    except ExerciseError as exc:
+        print("grader: %s" % exc, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    timeout = args.timeout or partner.DEFAULT_TIMEOUT
+    if args.side == "server":
+        port = partner.DEFAULT_PORT if args.port is None else args.port
+        return partner.serve(exercise, port, args.bind, None if args.forever else args.count, timeout)
+    return partner.connect(exercise, args.host, args.port, timeout)
 
 
 def _canvas_assignment(text: str) -> str:
