@@ -55,8 +55,11 @@ class Background:
             self.output += line
 
     def finish(self, seconds: float = 20.0) -> int:
-        rest, _ = self.proc.communicate(timeout=seconds)
-        self.output += rest
+        # Not communicate(timeout=...): it reads the pipe itself and loses what readline()
+        # already buffered.
+        self.proc.wait(timeout=seconds)
+        self.output += self.proc.stdout.read()
+        self.proc.stdout.close()
         return self.proc.returncode
 
     def stop(self):

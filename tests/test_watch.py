@@ -269,3 +269,18 @@ def test_watch_refuses_other_formats():
                              "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "--watch shows the checklist" in result.stderr
+
+
+@pytest.mark.skipif(not (ROOT / "grader" / "exercises" / "udp_hello").is_dir(),
+                    reason="the udp_hello exercise is not shipped here")
+def test_watch_a_datagram_server(tmp_path, watching):
+    program = tmp_path / "server.py"
+    reference = (ROOT / "reference" / "udp_hello" / "server.py").read_text(encoding="utf-8")
+    program.write_text(reference, encoding="utf-8")
+    w = watching("server", str(program), "--exercise", "udp_hello")
+    w.read_until(r"Since the last run: first run")
+    assert "UDP Hello World" in w.screen and "all checks passed" in w.screen
+    _save(program, reference.replace('"Hello World!".encode()', '"Hello World".encode()'))
+    screen = w.read_until(r"Since the last run: ", 2)
+    assert "server.sends_message now fails" in screen[screen.rindex("\033[2J"):]
+    assert w.interrupt() == 130
