@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     partner_server.add_argument("--bind", default="", metavar="ADDRESS",
                                 help="listen on this address only (default: every address of this computer)")
     how_many = partner_server.add_mutually_exclusive_group()
-    how_many.add_argument("--count", type=_jobs, default=1, metavar="N",
+    how_many.add_argument("--count", type=_count, default=1, metavar="N",
                           help="stop after N exchanges (default: 1)")
     how_many.add_argument("--forever", action="store_true", help="serve until Ctrl-C")
     partner_client = sides.add_parser("client", help="connect as the reference client to a "
@@ -200,6 +200,12 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("a port is a number from 1024 to 65535 (0: any free one)")
     return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10000:
+        raise argparse.ArgumentTypeError("--count takes a whole number from 1 to 10000 (or use --forever)")
+    return int(text)
 
 
 def _partner(args) -> int:

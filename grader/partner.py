@@ -130,6 +130,9 @@ def _listener(bind: str, port: int, datagrams: bool) -> socket.socket:
 def bind_problem(exc: OSError, bind: str, port: int) -> str:
     """Why the partner server could not start, for a beginner."""
     where = "on this computer" if not bind else "at %s" % bind
+    if isinstance(exc, socket.gaierror):
+        return ('"%s" is not a name or address of this computer: leave out --bind to listen on '
+                "all of them." % bind)
     if exc.errno == errno.EADDRINUSE or getattr(exc, "winerror", None) == 10048:
         return ("port %d is already in use %s: is another server (yours, or an earlier partner "
                 "server) still running? Stop it, or choose another port with --port." % (port, where))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -275,3 +276,19 @@ def test_udp_partner_commands_against_each_other(background):
     assert client.returncode == 0, client.stdout
     assert server.finish() == 0
     assert find_exercise("udp_hello").transport == "udp"
+
+
+def test_partner_server_ctrl_c_and_bad_options(background):
+    server, port = _partner_server(background, "--forever")
+    server.wait_for(r"Waiting for a client")
+    server.proc.send_signal(signal.SIGINT)
+    assert server.finish() == 130
+    assert "Stopped (Ctrl-C)." in server.output and "Traceback" not in server.output
+    with socket.socket() as sock:  # the port is free again: nothing left listening
+        sock.bind(("127.0.0.1", port))
+    bad = _grader("partner", "server", "--count", "0")
+    assert bad.returncode == 2 and "--count takes a whole number" in bad.stderr
+    bad = _grader("partner", "server", "--bind", "no-such-host.invalid", "--port", "0")
+    assert bad.returncode == 1 and "is not a name or address of this computer" in bad.stdout
+    bad = _grader("partner", "client", "127.0.0.1", "http")
+    assert bad.returncode == 2 and "is not a port number" in bad.stderr
