@@ -110,7 +110,7 @@ class Watcher:
 
     def __init__(self, program: Path, start: Callable[[], list], grade: Callable[[list], object],
                  render: Callable[[object], str], out: TextIO, *, poll: float, settle: float,
-                 terminal: str, role: str):
+                 terminal: str):
         self.program = program
         self.start = start
         self.grade = grade
@@ -119,7 +119,6 @@ class Watcher:
         self.poll = poll
         self.settle = settle
         self.terminal = terminal
-        self.role = role
         self.stopping = threading.Event()
         self._runs: List = []  # the runs of the grading under way (killed on Ctrl-C)
         self._lock = threading.Lock()
@@ -146,7 +145,7 @@ class Watcher:
         while not self.stopping.is_set():
             if seen != graded and time.monotonic() - seen_since >= self.settle:
                 if graded is not None:
-                    self._say("Saved at %s: grading..." % time.strftime("%H:%M:%S"))
+                    self._say("Changed at %s: grading..." % time.strftime("%H:%M:%S"))
                 outcome = self._grade_snapshot(seen)
                 if self.stopping.is_set():
                     break
@@ -248,7 +247,7 @@ def watch(role: str, program: Path, *, exercise, options, render: Callable[[obje
 
     poll = poll_interval()
     watcher = Watcher(program, start, grade, render, out, poll=poll, settle=poll,
-                      terminal=screen_kind(out), role=role)
+                      terminal=screen_kind(out))
     handled = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
     old = {number: signal.signal(number, watcher.stop) for number in handled}
     try:
