@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--exercise", default=None, metavar="NAME",
                          help="the exercise to grade in: a name from `python -m grader exercises`, "
                               "or the path of a folder holding an exercise.json (default: hello)")
+        sub.add_argument("--watch", action="store_true",
+                         help="grade again each time the file (or a .py file beside it) is saved; "
+                              "Ctrl-C to stop")
     listing = commands.add_parser("exercises", help="list the exercises, a line each")
     listing.set_defaults(handler=_exercises)
     selftest = commands.add_parser(
@@ -60,6 +63,33 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
                           help="programs graded at once (default: 8)")
     selftest.set_defaults(handler=_selftest)
+    partner = commands.add_parser(
+        "partner", help="be your lab partner on the real network: the reference server or client",
+        description="Run the exercise's reference server or client on this computer's network, for "
+        "the two-computer lab, and say in plain words what happened on the wire. Exit 0 when the "
+        "exchange went as the exercise says, 1 otherwise.")
+    sides = partner.add_subparsers(dest="side", metavar="SIDE")
+    sides.required = True
+    partner_server = sides.add_parser("server", help="listen as the reference server; a partner's "
+                                      "client connects to it")
+    partner_server.add_argument("--port", type=_port, default=None, metavar="P",
+                                help="the port to listen on (default: 12345, the handout's)")
+    partner_server.add_argument("--bind", default="", metavar="ADDRESS",
+                                help="listen on this address only (default: every address of this computer)")
+    how_many = partner_server.add_mutually_exclusive_group()
+    how_many.add_argument("--count", type=_count, default=1, metavar="N",
+                          help="stop after N exchanges (default: 1)")
+    how_many.add_argument("--forever", action="store_true", help="serve until Ctrl-C")
+    partner_client = sides.add_parser("client", help="connect as the reference client to a "
+                                      "partner's server at HOST PORT")
+    partner_client.add_argument("host", metavar="HOST", help="the server computer's IP address or name")
+    partner_client.add_argument("port", type=_port, metavar="PORT", help="the port its server listens on")
+    for sub in (partner_server, partner_client):
+        sub.add_argument("--exercise", default=None, metavar="NAME",
+                         help="the exercise whose conversation to have (default: hello)")
+        sub.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                         help="how long to wait for the other side once connected (default: 10)")
+    partner.set_defaults(handler=_partner)
     batch = commands.add_parser("batch", help="grade a whole class from a folder or .zip of submissions",
                                 description="Grade every student's server and client. SUBMISSIONS is a "
                                 "folder or .zip: one folder per student, a Canvas or a Gradescope export.")
@@ -184,6 +214,38 @@ def _jobs(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a port number" % text) from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is a number from 1024 to 65535 (0: any free one)")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10000:
+        raise argparse.ArgumentTypeError("--count takes a whole number from 1 to 10000 (or use --forever)")
+    return int(text)
+
+
+def _partner(args) -> int:
+    from grader import partner
+    from grader.exercise_file import ExerciseError, find_exercise
+
+    try:
+        exercise = find_exercise(args.exercise or "hello")
+    except ExerciseError as exc:
+        print("grader: %s" % exc, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    timeout = args.timeout or partner.DEFAULT_TIMEOUT
+    if args.side == "server":
+        port = partner.DEFAULT_PORT if args.port is None else args.port
+        return partner.serve(exercise, port, args.bind, None if args.forever else args.count, timeout)
+    return partner.connect(exercise, args.host, args.port, timeout)
+
+
 def _canvas_assignment(text: str) -> str:
     from grader.batch.canvas_import import check_assignment_name
     from grader.inputs import InputError
@@ -305,6 +367,8 @@ def _grade_one(args) -> int:
     from grader.inputs import InputError, read_program
     from grader.launch import start_program
 
+    if args.watch:
+        return _watch(args)
     path = Path(args.file)
     started = []
     exercise = None
@@ -348,6 +412,31 @@ def _grade_one(args) -> int:
         sys.stderr.write(render_as("text", [report], color=_use_color(sys.stderr), verbose=args.verbose))
         return _CLASSROOM_RESULT_WRITTEN
     return ExitCode.FULL_MARKS if report.full_marks else ExitCode.CHECKS_FAILED
+
+
+def _watch(args) -> int:
+    from pathlib import Path
+
+    from grader.grading import GradeOptions
+    from grader.report import renderer
+    from grader.watch import watch
+
+    if args.format != "text":
+        print("grader: --watch shows the checklist (--format text); it cannot be combined with "
+              "--format %s" % args.format, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    exercise = None
+    if args.exercise is not None:
+        from grader.exercise_file import ExerciseError, find_exercise
+        try:
+            exercise = find_exercise(args.exercise)
+        except ExerciseError as exc:
+            print("grader: %s" % exc, file=sys.stderr)
+            return ExitCode.BAD_INPUT
+    render = renderer("text")
+    options = GradeOptions(timeout=args.timeout, strict=args.strict, sandbox=_sandbox(args.sandbox or False))
+    return watch(args.command, Path(args.file), exercise=exercise, options=options,
+                 render=lambda report: render([report], color=_use_color(sys.stdout), verbose=args.verbose))
 
 
 # --format classroom: the step succeeds whenever it wrote its result, whatever the score.  A failed
