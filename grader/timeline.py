@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Tuple
 
 from grader.exercise import SERVER
-from grader.results import TimelineEntry
+from grader.results import (CALL, CLOSE, CONNECT, CRASH, DATA, DATAGRAM, END, NOTE, PRINT, RESET, SEEN_CLOSE,
+                             STOP, TimelineEntry)
 from grader.session import Trace
 
 
@@ -55,38 +56,94 @@ _DESCRIBE: Dict[str, Callable[[Dict], str]] = {
 }
 
 
+class _Marks:
+    """What the sequence diagram draws for each of the program's events: (kind, label).
+
+    A close or shutdown is a FIN only on a connection (not on the listening socket), and only
+    the first one on that connection: the sockets are followed from accept()/connect()."""
+
+    def __init__(self) -> None:
+        self.connections: set = set()
+        self.closed: set = set()
+
+    def of(self, event: Dict) -> Tuple[str, str]:
+        kind, ok, sock = event.get("kind"), event.get("ok"), event.get("sock")
+        if kind in ("exception", "syntax_error"):
+            return CRASH, str(event.get("error") or "error")
+        if kind == "finished":
+            return END, "code finished (status %s)" % event.get("status")
+        if ok is False and kind not in ("socket", "close"):
+            return CALL, "%s failed: %s" % (kind.split("_")[0].replace("datagram", "send"), event.get("error"))
+        if kind == "accept_return":
+            self.connections.add(event.get("conn"))
+            return CALL, "accept() returned"
+        if kind == "connect_call":  # drawn when asked: the reference server may answer before it returns
+            self.connections.add(sock)
+            return CONNECT, "connect"
+        if kind == "connect_return":
+            return CALL, "connect() returned"
+        elif kind in ("send", "datagram_send"):
+            return (DATA if kind == "send" else DATAGRAM), _data(event)
+        elif kind in ("recv_return", "datagram_recv_return"):
+            data = _data(event)
+            return CALL, "%s() got %s" % (event.get("via"), data) + (" (the other side closed)" if data == "b''" else "")
+        elif kind in ("close", "shutdown") and sock in self.connections and sock not in self.closed:
+            if kind == "shutdown" and event.get("how") == 0:  # SHUT_RD: nothing is sent
+                return CALL, "shutdown(SHUT_RD)"
+            self.closed.add(sock)
+            return CLOSE, "FIN (%s)" % ("shutdown" if kind == "shutdown" else "close")
+        return "", ""
+
+
+def _seen_end(ended: object, marks: _Marks) -> Tuple[str, str]:
+    """The counterpart saw the connection end: a reset is drawn as arriving from the program; a
+    close the program made itself was drawn already, else the system closed it for the program."""
+    if ended == "reset":
+        return RESET, "RST (reset)"
+    if ended == "eof":
+        return (NOTE, "saw the close") if marks.closed else (SEEN_CLOSE, "FIN (closed by the system)")
+    return NOTE, "stopped waiting" if ended == "stopped" else str(ended)
+
+
 def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
     start = trace.started_at
     entries: List[TimelineEntry] = []
+    marks = _Marks()
     for event in trace.events:
         kind = event.get("kind")
         t = round(float(event.get("t", start)) - start, 4) if isinstance(event.get("t"), (int, float)) else 0.0
         if kind == "stdout":
             text = str(event.get("text", "")).rstrip("\r\n")
             if text:
-                entries.append(TimelineEntry(t, "output", text))
+                entries.append(TimelineEntry(t, "output", text, PRINT, text))
         elif kind in _DESCRIBE:
-            entries.append(TimelineEntry(t, "program", _DESCRIBE[kind](event)))
+            entries.append(TimelineEntry(t, "program", _DESCRIBE[kind](event), *marks.of(event)))
     peer = trace.peer
     who = "reference client" if trace.role == SERVER else "reference server"
     if peer.connected_at is not None:
-        entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "connected"))
-    if trace.role == SERVER and peer.sent and peer.connected_at is not None:  # an echo exercise's line
-        entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "sent %r" % peer.sent))
+        connect = (CONNECT, "connect") if trace.role == SERVER else ("", "")  # a client's is its own
+        entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "connected", *connect))
+    sent_at = peer.sent_at if peer.sent_at is not None else peer.connected_at
+    if peer.sent and sent_at is not None:  # a server's message, an echo exercise's line
+        entries.append(TimelineEntry(round(sent_at - start, 4), who, "sent %r" % peer.sent, DATA, repr(peer.sent)))
+        if trace.role != SERVER:  # the reference server closes its side once it has sent
+            entries.append(TimelineEntry(round(sent_at - start, 4), who, "closed its side (it has sent "
+                                         "everything)", CLOSE, "FIN"))
     if peer.connect_error:
-        entries.append(TimelineEntry(0.0, who, "could not connect: " + peer.connect_error))
+        entries.append(TimelineEntry(0.0, who, "could not connect: " + peer.connect_error,
+                                     NOTE, "could not connect"))
     if peer.hung_up_at is not None:
         entries.append(TimelineEntry(round(peer.hung_up_at - start, 4), who,
-                                     "closed its side (your server was waiting in recv())"))
+                                     "closed its side (your server was waiting in recv())", CLOSE, "FIN"))
     if peer.ended_at is not None:
         what = {"eof": "saw the connection closed", "reset": "saw the connection reset",
                 "stopped": "stopped waiting"}.get(peer.ended or "", str(peer.ended))
         got = "received %r, then %s" % (peer.received, what) if trace.role == SERVER else what
-        entries.append(TimelineEntry(round(peer.ended_at - start, 4), who, got))
+        entries.append(TimelineEntry(round(peer.ended_at - start, 4), who, got, *_seen_end(peer.ended, marks)))
     entries.extend(_datagram_entries(trace, start))
     if trace.stopped_because:
         entries.append(TimelineEntry(round(trace.duration, 4), "grader",
-                                     "stopped the program: " + trace.stopped_because))
+                                     "stopped the program: " + trace.stopped_because, STOP, trace.stopped_because))
     entries.sort(key=lambda e: e.t)
     return tuple(entries)
 
@@ -97,13 +154,14 @@ def _datagram_entries(trace: Trace, start: float) -> List[TimelineEntry]:
     if seen is None:
         return []
     who = "reference client" if trace.role == SERVER else "reference server"
-    entries = [TimelineEntry(round(d.at - start, 4), who, "sent %r to %s" % (d.data, _address(list(d.address))))
-               for d in seen.sent]
+    entries = [TimelineEntry(round(d.at - start, 4), who, "sent %r to %s" % (d.data, _address(list(d.address))),
+                             DATAGRAM, repr(d.data)) for d in seen.sent]
+    # What it received is drawn once, as the program's send.
     entries += [TimelineEntry(round(d.at - start, 4), who, "received %r from %s" % (d.data, _address(list(d.address))))
                 for d in seen.received]
     entries += [TimelineEntry(round(d.at - start, 4), "grader",
                               "a datagram %r addressed elsewhere (not to the reference client) arrived there"
-                              % (d.data,)) for d in seen.elsewhere]
+                              % (d.data,), NOTE, "a datagram went elsewhere") for d in seen.elsewhere]
     if seen.send_error:
-        entries.append(TimelineEntry(0.0, who, "could not send: " + seen.send_error))
+        entries.append(TimelineEntry(0.0, who, "could not send: " + seen.send_error, NOTE, "could not send"))
     return entries
