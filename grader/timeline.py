@@ -56,6 +56,9 @@ _DESCRIBE: Dict[str, Callable[[Dict], str]] = {
 }
 
 
+ACCEPTED = "accept() returned"
+
+
 class _Marks:
     """What the sequence diagram draws for each of the program's events: (kind, label).
 
@@ -76,7 +79,7 @@ class _Marks:
             return CALL, "%s failed: %s" % (kind.split("_")[0].replace("datagram", "send"), event.get("error"))
         if kind == "accept_return":
             self.connections.add(event.get("conn"))
-            return CALL, "accept() returned"
+            return CALL, ACCEPTED
         if kind == "connect_call":  # drawn when asked: the reference server may answer before it returns
             self.connections.add(sock)
             return CONNECT, "connect"
@@ -122,7 +125,11 @@ def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
     who = "reference client" if trace.role == SERVER else "reference server"
     if peer.connected_at is not None:
         connect = (CONNECT, "connect") if trace.role == SERVER else ("", "")  # a client's is its own
-        entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "connected", *connect))
+        # The reference client notes the time once its connect() returned, which can be after the
+        # program's accept() returned: the connection was made by then.
+        connected = min([peer.connected_at - start] + [e.t for e in entries if e.kind == CALL
+                                                       and e.label == ACCEPTED])
+        entries.insert(0, TimelineEntry(round(connected, 4), who, "connected", *connect))  # first of equal times
     sent_at = peer.sent_at if peer.sent_at is not None else peer.connected_at
     if peer.sent and sent_at is not None:  # a server's message, an echo exercise's line
         entries.append(TimelineEntry(round(sent_at - start, 4), who, "sent %r" % peer.sent, DATA, repr(peer.sent)))
