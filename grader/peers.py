@@ -50,6 +50,7 @@ class Observation:
         self.pieces: List[int] = []  # sizes of the recv() results, in order
         self.sent = b""
         self.sent_at: Optional[float] = None  # when ``sent`` was handed to the kernel
+        self.received_before_sending = 0  # bytes it had received then: a reply comes after them
         self.send_error: Optional[str] = None
         # How the connection ended from here: "eof" (the program closed), "reset", "stopped" (the
         # grader ended the wait: the program finished, stalled or ran out of time), or None.
@@ -294,7 +295,7 @@ class ReferenceServer(_Counterpart):
             try:
                 sent_at = time.monotonic()  # before: the program may read it before sendall() returns
                 conn.sendall(payload)
-                obs.sent, obs.sent_at = payload, sent_at
+                obs.sent, obs.sent_at, obs.received_before_sending = payload, sent_at, obs.received_total
                 conn.shutdown(socket.SHUT_WR)
             except OSError as exc:
                 obs.send_error = "%s: %s" % (type(exc).__name__, exc)

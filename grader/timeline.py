@@ -111,10 +111,11 @@ def _seen_end(ended: object, marks: _Marks) -> Tuple[str, str]:
 def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
     start = trace.started_at
     entries: List[TimelineEntry] = []
+    causes: List[TimelineEntry] = []  # the counterpart's actions the program then sees
     marks = _Marks()
     for event in trace.events:
         kind = event.get("kind")
-        t = round(float(event.get("t", start)) - start, 4) if isinstance(event.get("t"), (int, float)) else 0.0
+        t = float(event["t"]) - start if isinstance(event.get("t"), (int, float)) else 0.0
         if kind == "stdout":
             text = str(event.get("text", "")).rstrip("\r\n")
             if text:
@@ -129,44 +130,63 @@ def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
         # program's accept() returned: the connection was made by then.
         connected = min([peer.connected_at - start] + [e.t for e in entries if e.kind == CALL
                                                        and e.label == ACCEPTED])
-        entries.insert(0, TimelineEntry(round(connected, 4), who, "connected", *connect))  # first of equal times
+        causes.append(TimelineEntry(connected, who, "connected", *connect))
     sent_at = peer.sent_at if peer.sent_at is not None else peer.connected_at
     if peer.sent and sent_at is not None:  # a server's message, an echo exercise's line
-        entries.append(TimelineEntry(round(sent_at - start, 4), who, "sent %r" % peer.sent, DATA, repr(peer.sent)))
+        sent = max(sent_at - start, _answered_at(trace.events, peer.received_before_sending, start))
+        # A reply goes after what it answers; a first message before what the program makes of it.
+        after = entries if peer.received_before_sending else causes
+        after.append(TimelineEntry(sent, who, "sent %r" % peer.sent, DATA, repr(peer.sent)))
         if trace.role != SERVER:  # the reference server closes its side once it has sent
-            entries.append(TimelineEntry(round(sent_at - start, 4), who, "closed its side (it has sent "
+            after.append(TimelineEntry(sent, who, "closed its side (it has sent "
                                          "everything)", CLOSE, "FIN"))
     if peer.connect_error:
         entries.append(TimelineEntry(0.0, who, "could not connect: " + peer.connect_error,
                                      NOTE, "could not connect"))
     if peer.hung_up_at is not None:
-        entries.append(TimelineEntry(round(peer.hung_up_at - start, 4), who,
+        causes.append(TimelineEntry(peer.hung_up_at - start, who,
                                      "closed its side (your server was waiting in recv())", CLOSE, "FIN"))
     if peer.ended_at is not None:
         what = {"eof": "saw the connection closed", "reset": "saw the connection reset",
                 "stopped": "stopped waiting"}.get(peer.ended or "", str(peer.ended))
         got = "received %r, then %s" % (peer.received, what) if trace.role == SERVER else what
-        entries.append(TimelineEntry(round(peer.ended_at - start, 4), who, got, *_seen_end(peer.ended, marks)))
-    entries.extend(_datagram_entries(trace, start))
+        entries.append(TimelineEntry(peer.ended_at - start, who, got, *_seen_end(peer.ended, marks)))
+    entries.extend(_datagram_entries(trace, start, causes))
     if trace.stopped_because:
-        entries.append(TimelineEntry(round(trace.duration, 4), "grader",
+        entries.append(TimelineEntry(trace.duration, "grader",
                                      "stopped the program: " + trace.stopped_because, STOP, trace.stopped_because))
-    entries.sort(key=lambda e: e.t)
-    return tuple(entries)
+    # What the counterpart did goes before the program's events of the same time: the program's
+    # recv() cannot return before the counterpart sent (the sort keeps this order).
+    entries = causes + entries
+    entries.sort(key=lambda e: e.t)  # unrounded: the order is the clocks' (one clock, monotonic)
+    return tuple(e._replace(t=round(e.t, 4)) for e in entries)
 
 
-def _datagram_entries(trace: Trace, start: float) -> List[TimelineEntry]:
+def _answered_at(events: List[Dict], received: int, start: float) -> float:
+    """When the program's send that completed the first ``received`` bytes was recorded: a reply
+    to them came after it, though the probe records a send only once the call has returned, and
+    the counterpart notes its reply as it begins (-inf when there is nothing to answer)."""
+    total = 0
+    for event in events:
+        if received and event.get("kind") == "send" and event.get("ok") and isinstance(event.get("t"), (int, float)):
+            total += len(str(event.get("data", "")))
+            if total >= received:
+                return float(event["t"]) - start
+    return float("-inf")
+
+
+def _datagram_entries(trace: Trace, start: float, causes: List[TimelineEntry]) -> List[TimelineEntry]:
     """What a datagram counterpart sent and received (a UDP session), as timeline lines."""
     seen = trace.datagrams
     if seen is None:
         return []
     who = "reference client" if trace.role == SERVER else "reference server"
-    entries = [TimelineEntry(round(d.at - start, 4), who, "sent %r to %s" % (d.data, _address(list(d.address))),
+    causes += [TimelineEntry(d.at - start, who, "sent %r to %s" % (d.data, _address(list(d.address))),
                              DATAGRAM, repr(d.data)) for d in seen.sent]
     # What it received is drawn once, as the program's send.
-    entries += [TimelineEntry(round(d.at - start, 4), who, "received %r from %s" % (d.data, _address(list(d.address))))
+    entries = [TimelineEntry(d.at - start, who, "received %r from %s" % (d.data, _address(list(d.address))))
                 for d in seen.received]
-    entries += [TimelineEntry(round(d.at - start, 4), "grader",
+    entries += [TimelineEntry(d.at - start, "grader",
                               "a datagram %r addressed elsewhere (not to the reference client) arrived there"
                               % (d.data,), NOTE, "a datagram went elsewhere") for d in seen.elsewhere]
     if seen.send_error:

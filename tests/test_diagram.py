@@ -278,3 +278,23 @@ def test_report_html_draws_the_same_picture_when_a_students_details_open(grading
             assert svg["texts"] == ["".join(t.itertext()) for t in root.iter(SVG + "text")]
             assert svg["arrows"] == len(list(root.iter(SVG + "line"))) - 2  # the two lifelines are not in a <g>
             assert svg["outside"] == [] and svg["width"] > 300
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_an_echo_exchange_is_drawn_in_cause_order(role):
+    """Whatever the clocks' fine print (a send is recorded when the call returns), the picture
+    never shows an answer before its question: the client's line comes before the server reads it
+    and echoes it, and the reference server's reply after the client's line."""
+    from grader.exercise_file import find_exercise
+
+    report = grade_file(role, ROOT / "reference" / "echo" / ("%s.py" % role), GradeOptions(timeout=5.0),
+                        exercise=find_exercise("echo"))
+    assert report.full_marks
+    arrows = [(s.from_program, s.label) for s in steps(report) if s.kind == DATA]
+    client_line, echoed = (arrows[0], arrows[1])
+    assert client_line[0] is (role == "client") and echoed[0] is (role == "server")
+    assert client_line[1] == echoed[1]  # the same line, back
+    kinds = [s.kind for s in steps(report)]
+    assert kinds.index("connect") < kinds.index(DATA)
+    received = [i for i, s in enumerate(steps(report)) if s.label.startswith("recv() got b'") and s.label != "recv() got b''"]
+    assert received and received[0] > [i for i, s in enumerate(steps(report)) if s.kind == DATA and not s.from_program][0]

@@ -10,19 +10,20 @@ row, in time order) and the left axis gives each row's time: a grading's moments
 for a time scale (a few milliseconds, then a second's wait).
 
 Everything from the student goes through ``safe_text.markup_text`` and ``html.escape`` and is
-cut to fit its place, measured in monospace cells, so no text leaves the picture.
+cut to fit its place, measured in monospace cells, so no text leaves the picture.  In report.html
+the page's script (``DIAGRAM_SCRIPT``) draws the same picture from the list when a student's
+details open, so that 800 pictures do not weigh on the page.
 """
 from __future__ import annotations
 
 import html
 import json
 import re
-import unicodedata
 from typing import List, NamedTuple, Optional, Tuple
 
 from grader.report.safe_text import markup_text
-from grader.results import (CALL, CLOSE, CONNECT, CRASH, DATA, DATAGRAM, END, NOTE, PRINT, RESET, SEEN_CLOSE,
-                            STOP, Report, TimelineEntry)
+from grader.results import (CLOSE, CONNECT, CRASH, DATA, DATAGRAM, NOTE, PRINT, RESET, SEEN_CLOSE, STOP, Report,
+                            TimelineEntry)
 
 MAX_STEPS = 80  # rows drawn at most (a flooding program): the rest is counted, the timeline has it
 
