@@ -49,6 +49,8 @@ class Observation:
         self.received_total = 0
         self.pieces: List[int] = []  # sizes of the recv() results, in order
         self.sent = b""
+        self.sent_at: Optional[float] = None  # when ``sent`` was handed to the kernel
+        self.received_before_sending = 0  # bytes it had received then: a reply comes after them
         self.send_error: Optional[str] = None
         # How the connection ended from here: "eof" (the program closed), "reset", "stopped" (the
         # grader ended the wait: the program finished, stalled or ran out of time), or None.
@@ -235,8 +237,9 @@ class ReferenceClient(_Counterpart):
             self._inspect()
             if self.line:
                 try:
+                    sent_at = time.monotonic()  # before: the program may read it before sendall() returns
                     sock.sendall(self.line)
-                    obs.sent = self.line
+                    obs.sent, obs.sent_at = self.line, sent_at
                 except OSError as exc:
                     obs.send_error = "%s: %s" % (type(exc).__name__, exc)
             self._read_to_end(sock, self.deadline)
@@ -290,8 +293,9 @@ class ReferenceServer(_Counterpart):
                     return
                 payload = self.conversation.reply(line) if self.conversation.reply else self.message
             try:
+                sent_at = time.monotonic()  # before: the program may read it before sendall() returns
                 conn.sendall(payload)
-                obs.sent = payload
+                obs.sent, obs.sent_at, obs.received_before_sending = payload, sent_at, obs.received_total
                 conn.shutdown(socket.SHUT_WR)
             except OSError as exc:
                 obs.send_error = "%s: %s" % (type(exc).__name__, exc)

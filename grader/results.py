@@ -34,12 +34,33 @@ class CheckResult(NamedTuple):
         return self.status is Status.PASSED
 
 
+# What the sequence diagram draws for a timeline entry (``TimelineEntry.kind``).  An arrow goes
+# from the entry's source to the other side, except SEEN_CLOSE and RESET, which the counterpart
+# saw arrive from the program.
+PRINT = "print"  # a line the program printed: a note on its lifeline
+CALL = "call"  # a socket call worth seeing on the program's lifeline (accept() returned, recv() got ...)
+CONNECT = "connect"  # the connection made: an arrow from the side that connected
+DATA = "data"  # a piece of data sent: an arrow
+DATAGRAM = "datagram"  # a datagram sent: an arrow
+CLOSE = "close"  # a side closed its sending direction (FIN): an arrow
+SEEN_CLOSE = "seen_close"  # the counterpart saw a close the program's code did not make
+RESET = "reset"  # the counterpart saw the connection reset (RST)
+CRASH = "crash"  # the program's uncaught exception
+END = "end"  # the program's code finished
+STOP = "stop"  # the grader stopped the program: a line across, with why
+NOTE = "note"  # anything else on the counterpart's (or the grader's) side
+DIAGRAM_KINDS = (PRINT, CALL, CONNECT, DATA, DATAGRAM, CLOSE, SEEN_CLOSE, RESET, CRASH, END, STOP, NOTE)
+
+
 class TimelineEntry(NamedTuple):
-    """One line of the --verbose timeline: seconds since start, who, what."""
+    """One line of the --verbose timeline: seconds since start, who, what; ``kind`` and ``label``
+    say what the sequence diagram draws for it (``grader.report.diagram``), "" when nothing."""
 
     t: float
     source: str  # "program", "output", "reference client", "reference server", "grader"
     text: str
+    kind: str = ""  # one of grader.report.diagram.KINDS
+    label: str = ""  # the diagram's short words for it: the data, the exception's name, ...
 
 
 class Report(NamedTuple):

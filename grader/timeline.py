@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Tuple
 
 from grader.exercise import SERVER
-from grader.results import TimelineEntry
+from grader.results import (CALL, CLOSE, CONNECT, CRASH, DATA, DATAGRAM, END, NOTE, PRINT, RESET, SEEN_CLOSE,
+                             STOP, TimelineEntry)
 from grader.session import Trace
 
 
@@ -55,55 +56,139 @@ _DESCRIBE: Dict[str, Callable[[Dict], str]] = {
 }
 
 
+ACCEPTED = "accept() returned"
+
+
+class _Marks:
+    """What the sequence diagram draws for each of the program's events: (kind, label).
+
+    A close or shutdown is a FIN only on a connection (not on the listening socket), and only
+    the first one on that connection: the sockets are followed from accept()/connect()."""
+
+    def __init__(self) -> None:
+        self.connections: set = set()
+        self.closed: set = set()
+
+    def of(self, event: Dict) -> Tuple[str, str]:
+        kind, ok, sock = event.get("kind"), event.get("ok"), event.get("sock")
+        if kind in ("exception", "syntax_error"):
+            return CRASH, str(event.get("error") or "error")
+        if kind == "finished":
+            return END, "code finished (status %s)" % event.get("status")
+        if ok is False and kind not in ("socket", "close"):
+            return CALL, "%s failed: %s" % (kind.split("_")[0].replace("datagram", "send"), event.get("error"))
+        if kind == "accept_return":
+            self.connections.add(event.get("conn"))
+            return CALL, ACCEPTED
+        if kind == "connect_call":  # drawn when asked: the reference server may answer before it returns
+            self.connections.add(sock)
+            return CONNECT, "connect"
+        if kind == "connect_return":
+            return CALL, "connect() returned"
+        elif kind in ("send", "datagram_send"):
+            return (DATA if kind == "send" else DATAGRAM), _data(event)
+        elif kind in ("recv_return", "datagram_recv_return"):
+            data = _data(event)
+            return CALL, "%s() got %s" % (event.get("via"), data) + (" (the other side closed)" if data == "b''" else "")
+        elif kind in ("close", "shutdown") and sock in self.connections and sock not in self.closed:
+            if kind == "shutdown" and event.get("how") == 0:  # SHUT_RD: nothing is sent
+                return CALL, "shutdown(SHUT_RD)"
+            self.closed.add(sock)
+            return CLOSE, "FIN (%s)" % ("shutdown" if kind == "shutdown" else "close")
+        return "", ""
+
+
+def _seen_end(ended: object, marks: _Marks) -> Tuple[str, str]:
+    """The counterpart saw the connection end: a reset is drawn as arriving from the program; a
+    close the program made itself was drawn already, else the system closed it for the program."""
+    if ended == "reset":
+        return RESET, "RST (reset)"
+    if ended == "eof":
+        return (NOTE, "saw the close") if marks.closed else (SEEN_CLOSE, "FIN (closed by the system)")
+    return NOTE, "stopped waiting" if ended == "stopped" else str(ended)
+
+
 def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
     start = trace.started_at
     entries: List[TimelineEntry] = []
+    causes: List[TimelineEntry] = []  # the counterpart's actions the program then sees
+    marks = _Marks()
     for event in trace.events:
         kind = event.get("kind")
-        t = round(float(event.get("t", start)) - start, 4) if isinstance(event.get("t"), (int, float)) else 0.0
+        t = float(event["t"]) - start if isinstance(event.get("t"), (int, float)) else 0.0
         if kind == "stdout":
             text = str(event.get("text", "")).rstrip("\r\n")
             if text:
-                entries.append(TimelineEntry(t, "output", text))
+                entries.append(TimelineEntry(t, "output", text, PRINT, text))
         elif kind in _DESCRIBE:
-            entries.append(TimelineEntry(t, "program", _DESCRIBE[kind](event)))
+            entries.append(TimelineEntry(t, "program", _DESCRIBE[kind](event), *marks.of(event)))
     peer = trace.peer
     who = "reference client" if trace.role == SERVER else "reference server"
     if peer.connected_at is not None:
-        entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "connected"))
-    if trace.role == SERVER and peer.sent and peer.connected_at is not None:  # an echo exercise's line
-        entries.append(TimelineEntry(round(peer.connected_at - start, 4), who, "sent %r" % peer.sent))
+        connect = (CONNECT, "connect") if trace.role == SERVER else ("", "")  # a client's is its own
+        # The reference client notes the time once its connect() returned, which can be after the
+        # program's accept() returned: the connection was made by then.
+        connected = min([peer.connected_at - start] + [e.t for e in entries if e.kind == CALL
+                                                       and e.label == ACCEPTED])
+        causes.append(TimelineEntry(connected, who, "connected", *connect))
+    sent_at = peer.sent_at if peer.sent_at is not None else peer.connected_at
+    if peer.sent and sent_at is not None:  # a server's message, an echo exercise's line
+        sent = max(sent_at - start, _answered_at(trace.events, peer.received_before_sending, start))
+        # A reply goes after what it answers; a first message before what the program makes of it.
+        after = entries if peer.received_before_sending else causes
+        after.append(TimelineEntry(sent, who, "sent %r" % peer.sent, DATA, repr(peer.sent)))
+        if trace.role != SERVER:  # the reference server closes its side once it has sent
+            after.append(TimelineEntry(sent, who, "closed its side (it has sent "
+                                         "everything)", CLOSE, "FIN"))
     if peer.connect_error:
-        entries.append(TimelineEntry(0.0, who, "could not connect: " + peer.connect_error))
+        entries.append(TimelineEntry(0.0, who, "could not connect: " + peer.connect_error,
+                                     NOTE, "could not connect"))
     if peer.hung_up_at is not None:
-        entries.append(TimelineEntry(round(peer.hung_up_at - start, 4), who,
-                                     "closed its side (your server was waiting in recv())"))
+        causes.append(TimelineEntry(peer.hung_up_at - start, who,
+                                     "closed its side (your server was waiting in recv())", CLOSE, "FIN"))
     if peer.ended_at is not None:
         what = {"eof": "saw the connection closed", "reset": "saw the connection reset",
                 "stopped": "stopped waiting"}.get(peer.ended or "", str(peer.ended))
         got = "received %r, then %s" % (peer.received, what) if trace.role == SERVER else what
-        entries.append(TimelineEntry(round(peer.ended_at - start, 4), who, got))
-    entries.extend(_datagram_entries(trace, start))
+        entries.append(TimelineEntry(peer.ended_at - start, who, got, *_seen_end(peer.ended, marks)))
+    entries.extend(_datagram_entries(trace, start, causes))
     if trace.stopped_because:
-        entries.append(TimelineEntry(round(trace.duration, 4), "grader",
-                                     "stopped the program: " + trace.stopped_because))
-    entries.sort(key=lambda e: e.t)
-    return tuple(entries)
+        entries.append(TimelineEntry(trace.duration, "grader",
+                                     "stopped the program: " + trace.stopped_because, STOP, trace.stopped_because))
+    # What the counterpart did goes before the program's events of the same time: the program's
+    # recv() cannot return before the counterpart sent (the sort keeps this order).
+    entries = causes + entries
+    entries.sort(key=lambda e: e.t)  # unrounded: the order is the clocks' (one clock, monotonic)
+    return tuple(e._replace(t=round(e.t, 4)) for e in entries)
 
 
-def _datagram_entries(trace: Trace, start: float) -> List[TimelineEntry]:
+def _answered_at(events: List[Dict], received: int, start: float) -> float:
+    """When the program's send that completed the first ``received`` bytes was recorded: a reply
+    to them came after it, though the probe records a send only once the call has returned, and
+    the counterpart notes its reply as it begins (-inf when there is nothing to answer)."""
+    total = 0
+    for event in events:
+        if received and event.get("kind") == "send" and event.get("ok") and isinstance(event.get("t"), (int, float)):
+            total += len(str(event.get("data", "")))
+            if total >= received:
+                return float(event["t"]) - start
+    return float("-inf")
+
+
+def _datagram_entries(trace: Trace, start: float, causes: List[TimelineEntry]) -> List[TimelineEntry]:
     """What a datagram counterpart sent and received (a UDP session), as timeline lines."""
     seen = trace.datagrams
     if seen is None:
         return []
     who = "reference client" if trace.role == SERVER else "reference server"
-    entries = [TimelineEntry(round(d.at - start, 4), who, "sent %r to %s" % (d.data, _address(list(d.address))))
-               for d in seen.sent]
-    entries += [TimelineEntry(round(d.at - start, 4), who, "received %r from %s" % (d.data, _address(list(d.address))))
+    causes += [TimelineEntry(d.at - start, who, "sent %r to %s" % (d.data, _address(list(d.address))),
+                             DATAGRAM, repr(d.data)) for d in seen.sent]
+    # What it received is drawn once, as the program's send.
+    entries = [TimelineEntry(d.at - start, who, "received %r from %s" % (d.data, _address(list(d.address))))
                 for d in seen.received]
-    entries += [TimelineEntry(round(d.at - start, 4), "grader",
+    entries += [TimelineEntry(d.at - start, "grader",
                               "a datagram %r addressed elsewhere (not to the reference client) arrived there"
-                              % (d.data,)) for d in seen.elsewhere]
+                              % (d.data,), NOTE, "a datagram went elsewhere") for d in seen.elsewhere]
     if seen.send_error:
-        entries.append(TimelineEntry(0.0, who, "could not send: " + seen.send_error))
+        entries.append(TimelineEntry(0.0, who, "could not send: " + seen.send_error, NOTE, "could not send"))
     return entries

@@ -18,6 +18,7 @@ RENDERERS: Dict[str, Tuple[str, str]] = {
     "json": ("grader.report.json_report", "render_json"),
     "junit": ("grader.report.junit", "render_junit"),
     "classroom": ("grader.report.classroom", "render_classroom"),
+    "html": ("grader.report.program_page", "render_program_page"),  # checklist, diagram, timeline
 }
 
 

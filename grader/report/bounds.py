@@ -49,7 +49,7 @@ def bounded(report: "Report") -> "Report":
     checks = tuple(c._replace(expected=_text(c.expected), actual=_text(c.actual), hint=_text(c.hint),
                               reason=_text(c.reason), notes=tuple(quoted(n, TEXT_CHARS) for n in c.notes))
                    for c in report.checks)
-    timeline = tuple(e._replace(text=quoted(e.text)) for e in report.timeline[:TIMELINE_ENTRIES])
+    timeline = tuple(e._replace(text=quoted(e.text), label=quoted(e.label)) for e in report.timeline[:TIMELINE_ENTRIES])
     if len(report.timeline) > TIMELINE_ENTRIES:
         last = report.timeline[-1]
         timeline += (TimelineEntry(last.t, "grader", "(%s more entries not shown)"

@@ -23,6 +23,7 @@ from grader.batch.feedback import missing_advice
 from grader.batch.outcome import MISSING, StudentResult
 from grader.batch.summary import failed_checks
 from grader.exercise import HELLO_WORLD, ROLES, Exercise
+from grader.report.diagram import render_figure
 from grader.report.html_assets import CSS, HEAD_SCRIPT, SCRIPT
 from grader.report.safe_text import markup_text
 from grader.results import Report, Status
@@ -218,12 +219,19 @@ def _report_details(report: Report) -> str:
         parts.append(f"<div>Console output:</div><pre class=\"stdout\">{_clip(report.stdout)}</pre>")
     if report.stderr:
         parts.append(f"<div>Errors:</div><pre class=\"stderr\">{_clip(report.stderr)}</pre>")
+    parts.append(_exchange(report))
     if report.timeline:
         lines = "".join(f"<tr><td class=\"n\">{t.t:.3f}</td><td>{_e(t.source)}</td><td>{_e(t.text)}</td></tr>"
                         for t in report.timeline[:500])
         parts.append(f"<details><summary>Timeline ({len(report.timeline)} events)</summary>"
                      f"<table class=\"checks timeline\"><tbody>{lines}</tbody></table></details>")
     return "".join(parts)
+
+
+def _exchange(report: Report) -> str:
+    """The exchange as a sequence diagram, its steps as text beside it; the script draws the
+    picture from them when the details open (one inline SVG per program would double the page)."""
+    return render_figure(report, drawn_by_script=True)
 
 
 def _student_details(result: StudentResult, row_id: str, feedback_file: Optional[str]) -> str:

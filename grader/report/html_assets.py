@@ -4,6 +4,7 @@ The script only enhances: without it every row and every student's details are s
 sorting, opening one student's details, the check/result filter, and reads the address
 (``#sort=total-desc``, ``#open=s3``, ``#check=server.closes&result=failed``).
 """
+from grader.report.diagram import DIAGRAM_CSS, DIAGRAM_SCRIPT
 
 CSS = """
 :root { --ok:#1a7f37; --bad:#c62828; --skip:#8a6d00; --ink:#1f2328; --mute:#59636e; --line:#d0d7de;
@@ -98,6 +99,8 @@ body :focus-visible, #students :focus-visible { outline: 3px solid var(--focus);
 
 # Runs in <head>: marks the page as scripted before the body is drawn, so details start closed
 # without a flash of every student's details.
+CSS += DIAGRAM_CSS  # each student's details show the exchange as a sequence diagram
+
 HEAD_SCRIPT = "document.documentElement.className = 'js';"
 
 SCRIPT = """
@@ -239,3 +242,4 @@ SCRIPT = """
   document.documentElement.setAttribute('data-ready', 'yes');
 })();
 """
+SCRIPT += DIAGRAM_SCRIPT  # draws a student's diagrams when their details open

@@ -55,7 +55,7 @@ def render_text(report: Report, *, color: bool = False, verbose: bool = False) -
     out.append(score + ("  - all checks passed!" if report.full_marks else ""))
     for note in report.notes:
         out.append("Note: " + note)
-    traceback = _student_traceback(report)
+    traceback = student_traceback(report)
     if traceback:
         out += ["", "Your program's error output:"] + ["  " + line for line in traceback]
     if verbose:
@@ -74,7 +74,7 @@ def render_text(report: Report, *, color: bool = False, verbose: bool = False) -
     return "\n".join(out) + "\n"
 
 
-def _student_traceback(report: Report) -> List[str]:
+def student_traceback(report: Report) -> List[str]:
     """The tail of the program's own error output (its traceback), when it failed to run."""
     runs = next((c for c in report.checks if c.id.endswith(".runs")), None)
     if runs is None or runs.passed or not report.stderr.strip():
