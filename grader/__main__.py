@@ -48,6 +48,18 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--exercise", default=None, metavar="NAME",
                          help="the exercise to grade in: a name from `python -m grader exercises`, "
                               "or the path of a folder holding an exercise.json (default: hello)")
+    pair = commands.add_parser(
+        "pair", help="run a student's server against a student's client and explain what happened",
+        description="Run SERVER_FILE and CLIENT_FILE against each other (loopback) and show one "
+        "timeline of both, what crossed the connection, and which side broke the conversation. "
+        "No score. Exit 0 when the client printed what the server sent, as text.")
+    pair.add_argument("server_file", help="the server's .py file")
+    pair.add_argument("client_file", help="the client's .py file")
+    pair.add_argument("--exercise", default=None, metavar="NAME",
+                      help="the exercise (default: hello)")
+    pair.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                      help="time limit for the pair (default: the exercise's)")
+    pair.set_defaults(handler=_pair)
     listing = commands.add_parser("exercises", help="list the exercises, a line each")
     listing.set_defaults(handler=_exercises)
     selftest = commands.add_parser(
@@ -204,6 +216,32 @@ def _sandbox(requested: Optional[bool]) -> bool:
     if not available:
         print("grader: %s" % sandboxing.unavailable_message(reason), file=sys.stderr)
     return available
+
+
+def _pair(args) -> int:
+    from pathlib import Path
+
+    from grader.exercise import HELLO_WORLD
+    from grader.exercise_file import ExerciseError, find_exercise
+    from grader.inputs import InputError, read_program
+    from grader.pair import explain, render, run_pair
+
+    try:
+        exercise = find_exercise(args.exercise) if args.exercise is not None else HELLO_WORLD
+        for name in (args.server_file, args.client_file):
+            read_program(Path(name))
+    except (ExerciseError, InputError) as exc:
+        print("grader: %s" % exc, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    if exercise.transport != "tcp":
+        print("grader: pair is not supported for datagram labs yet (%s is %s)"
+              % (exercise.id or exercise.name, exercise.transport.upper()), file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    timeout = args.timeout if args.timeout is not None else exercise.time_limit
+    run = run_pair(Path(args.server_file), Path(args.client_file), exercise, timeout)
+    explanation = explain(run, exercise)
+    sys.stdout.write(render(run, explanation, exercise, args.server_file, args.client_file))
+    return ExitCode.FULL_MARKS if explanation.matched else ExitCode.CHECKS_FAILED
 
 
 def _exercises(args) -> int:

@@ -2,7 +2,7 @@
 in order, as short lines a student can follow."""
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from grader.exercise import SERVER
 from grader.results import TimelineEntry
@@ -53,6 +53,12 @@ _DESCRIBE: Dict[str, Callable[[Dict], str]] = {
     "finished": lambda e: "program code finished (status %s)" % e.get("status"),
     "events_truncated": lambda e: "(too many events: the rest is not shown)",
 }
+
+
+def describe(event: Dict) -> Optional[str]:
+    """One probe event as a short line (None: an event the timeline does not show)."""
+    describe_kind = _DESCRIBE.get(event.get("kind"))
+    return describe_kind(event) if describe_kind else None
 
 
 def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:
