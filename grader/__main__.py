@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--exercise", default=None, metavar="NAME",
                          help="the exercise to grade in: a name from `python -m grader exercises`, "
                               "or the path of a folder holding an exercise.json (default: hello)")
+        sub.add_argument("--stress", action="store_true",
+                         help="also run against counterparts that behave legally but less kindly "
+                              "(a Robustness section; the score is unchanged)")
     pair = commands.add_parser(
         "pair", help="run a student's server against a student's client and explain what happened",
         description="Run SERVER_FILE and CLIENT_FILE against each other (loopback) and show one "
@@ -326,6 +329,10 @@ def _grade_one(args) -> int:
             except ExerciseError as exc:
                 print("grader: %s" % exc, file=sys.stderr)
                 return ExitCode.BAD_INPUT
+        if args.stress and exercise is not None and exercise.transport != "tcp":
+            print("grader: --stress is not supported for datagram labs yet (%s is %s)"
+                  % (exercise.id or exercise.name, exercise.transport.upper()), file=sys.stderr)
+            return ExitCode.BAD_INPUT
         read_program(path)  # a file that cannot be graded is said so before anything starts
         sandbox = _sandbox(args.sandbox or False)
         # Start the program first: the rest of the grader loads while its interpreter starts.
@@ -336,7 +343,8 @@ def _grade_one(args) -> int:
         render = renderer(args.format)
         more = {"exercise": exercise} if exercise is not None else {}
         report = grade_file(args.command, path, GradeOptions(
-            timeout=args.timeout, strict=args.strict, sandbox=sandbox), started=started, **more)
+            timeout=args.timeout, strict=args.strict, sandbox=sandbox, stress=args.stress),
+            started=started, **more)
     except InputError as exc:
         print("grader: %s" % exc, file=sys.stderr)
         if args.format == "classroom":  # the student still gets 0 of the role's points, and why
