@@ -40,6 +40,7 @@ class _Side:
         self.finished_status: Optional[int] = None
         self.ended = False  # its process is gone
         self.waiting: Optional[Dict] = None  # a blocking accept/recv call not yet returned
+        self.in_accept = False  # its last call is an accept(), blocking or not (no one else comes)
         self.stopped_because: Optional[str] = None
 
     def note(self, event: Dict) -> None:
@@ -49,6 +50,7 @@ class _Side:
         kind = event.get("kind")
         blocking = event.get("timeout") is None and event.get("threads", 1) == 1
         self.waiting = event if kind in ("accept_call", "recv_call") and blocking else None
+        self.in_accept = kind == "accept_call"
 
     def mine(self, kind: str) -> List[Dict]:
         return [e for e in self.events if e.get("kind") == kind and e.get("pid") == self.main_pid]
@@ -82,7 +84,7 @@ def run_pair(server_file: Path, client_file: Path, exercise: Exercise, time_limi
         server.run.start()
         _watch_exit(server, inbox)
         while True:
-            reason = _over(server, client, listen_address)
+            reason = _over(server, client)
             if reason:
                 ended_because = reason
                 break
@@ -150,15 +152,13 @@ def _verified_address(server: _Side, event: Dict) -> Optional[Tuple[str, int]]:
     return host, address[1]
 
 
-def _over(server: _Side, client: _Side, listen_address) -> Optional[str]:
+def _over(server: _Side, client: _Side) -> Optional[str]:
     """Why the run can stop now (the outcome can no longer change), or None."""
     client_started = client.run.process is not None
     if server.ended and (not client_started or client.ended):
         return "both programs ended" if client_started else "the server ended"
-    if client.ended and (server.waiting or {}).get("kind") == "accept_call":
+    if client.ended and server.in_accept:
         return "the client ended; the server waits for another client"
-    if client.ended and listen_address is None:
-        return "the client ended"
     if _deadlock(server, client):
         return "deadlock"
     return None
@@ -266,7 +266,7 @@ def explain(run: PairRun, exercise: Exercise) -> Explanation:
 
 
 def _timeline(run: PairRun) -> List[Tuple[float, str, str]]:
-    start = min(t.started_at for t in (run.server, run.client) if t.started_at) if run.server.started_at else 0.0
+    start = run.server.started_at
     entries = []
     for trace in (run.server, run.client):
         for e in trace.events:

@@ -178,3 +178,23 @@ def test_datagram_labs_are_refused_with_a_clear_message(capsys, monkeypatch):
     assert code == 2
     assert "not supported for datagram labs yet" in capsys.readouterr().err
     assert not grader_processes()  # refused before anything started
+
+
+LOOPING_SERVER = '''import socket
+s = socket.socket()
+s.bind(("", 12345))
+s.listen(5)
+while True:  # serves client after client, as real servers do
+    conn, _ = s.accept()
+    conn.sendall(b"Hello World!")
+    conn.close()
+'''
+
+
+def test_a_server_serving_forever_is_stopped_once_the_client_is_done(tmp_path):
+    began = time.monotonic()
+    run, result = _pair(_write(tmp_path, "server.py", LOOPING_SERVER), REFERENCE / "client.py", limit=8.0)
+    assert time.monotonic() - began < 6.0  # not the time limit
+    assert run.ended_because == "the client ended; the server waits for another client"
+    assert result.matched, result.verdict
+    assert run.server.stopped_because and not run.client.stopped_because
