@@ -243,7 +243,9 @@ def _pair(args) -> int:
     timeout = args.timeout if args.timeout is not None else exercise.time_limit
     run = run_pair(Path(args.server_file), Path(args.client_file), exercise, timeout)
     explanation = explain(run, exercise)
-    sys.stdout.write(render(run, explanation, exercise, args.server_file, args.client_file))
+    from grader.report.safe_text import writable
+
+    sys.stdout.write(writable(render(run, explanation, exercise, args.server_file, args.client_file)))
     return ExitCode.FULL_MARKS if explanation.matched else ExitCode.CHECKS_FAILED
 
 

@@ -20,6 +20,7 @@ from grader.checks.facts import Facts
 from grader.exercise import CLIENT, SERVER, Exercise
 from grader.matching import contains_as_bytes_repr, contains_as_text
 from grader.peers import Observation
+from grader.report.bounds import TEXT_CHARS, TIMELINE_ENTRIES, output, quoted
 from grader.runner import ProgramRun, RunOutput
 from grader.session import FILE_SIZE_LIMIT, MEMORY_LIMIT, STARTUP_ALLOWANCE, Trace
 from grader.timeline import describe
@@ -363,20 +364,23 @@ def _exercise_notes(exercise: Exercise, s_conn: _Connection, c_conn: _Connection
 
 
 def render(run: PairRun, explanation: Explanation, exercise: Exercise, server_file, client_file) -> str:
+    """The text report; every quoted text within the reports' bounds (grader/report/bounds.py)."""
     out = ["Pair: %s (server) with %s (client), %s" % (server_file, client_file, exercise.name), "",
            "Timeline (seconds since the server started):"]
-    for t, who, what in explanation.timeline:
-        out.append("  %7.3f  %-6s | %s" % (t, who, what))
+    for t, who, what in explanation.timeline[:TIMELINE_ENTRIES]:
+        out.append("  %7.3f  %-6s | %s" % (t, who, quoted(what)))
+    if len(explanation.timeline) > TIMELINE_ENTRIES:
+        out.append("  (%d more entries not shown)" % (len(explanation.timeline) - TIMELINE_ENTRIES))
     if not explanation.timeline:
         out.append("  (nothing happened)")
-    out += ["", "What crossed the connection:"] + ["  " + line for line in explanation.crossed]
-    out += ["", "Verdict:"] + ["  " + line for line in explanation.verdict]
+    out += ["", "What crossed the connection:"] + ["  " + quoted(line, TEXT_CHARS) for line in explanation.crossed]
+    out += ["", "Verdict:"] + ["  " + quoted(line, TEXT_CHARS) for line in explanation.verdict]
     if explanation.matched:
         out.append("  The conversation matches the exercise.")
     for trace in (run.server, run.client):
         if trace.output.stderr.text.strip():
             out += ["", "The %s's error output:" % trace.role]
-            out += ["  " + line for line in trace.output.stderr.text.rstrip().splitlines()[-15:]]
+            out += ["  " + line for line in output(trace.output.stderr.text).rstrip().splitlines()[-15:]]
     out.append("(Pair mode gives no score: grading uses the reference programs.)")
     return "\n".join(out) + "\n"
 

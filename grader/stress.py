@@ -17,6 +17,7 @@ from grader.checks import Context, evaluate
 from grader.checks.facts import Facts
 from grader.exercise import CLIENT
 from grader.peers import Conversation, Manner
+from grader.report.bounds import TEXT_CHARS, quoted
 from grader.results import CheckResult, RobustnessResult
 from grader.session import run_session
 
@@ -122,7 +123,8 @@ def judge(condition: Condition, baseline: Tuple[CheckResult, ...],
     return RobustnessResult(condition.name, condition.description,
                             MISSED if condition.extra_mile else FAILED, lesson=condition.lesson,
                             failed_checks=tuple(c.id for c in broke),
-                            reason="; ".join("%s: %s" % (c.id, c.actual) for c in broke if c.actual) or None)
+                            reason=quoted("; ".join("%s: %s" % (c.id, c.actual) for c in broke if c.actual),
+                                          TEXT_CHARS) or None)
 
 
 def _in_threads(jobs: Dict[str, Callable[[], RobustnessResult]]) -> Dict[str, RobustnessResult]:

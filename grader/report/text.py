@@ -91,6 +91,8 @@ def _robustness_lines(report: Report) -> List[str]:
                 broke = ", ".join(r.failed_checks[:3])
                 more = len(r.failed_checks) - 3
                 out += _indent("             broke:  ", broke + (" and %d more" % more if more > 0 else ""))
+            if r.reason and r.status == "failed":
+                out += _indent("             what:   ", r.reason)
             if r.lesson:
                 out += _indent("             lesson: ", r.lesson)
     return out
