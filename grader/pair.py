@@ -119,6 +119,9 @@ def run_pair(server_file: Path, client_file: Path, exercise: Exercise, time_limi
                     client.run.start()
                     _watch_exit(client, inbox)
     finally:
+        # Stopping one program may wake the other (its recv() returns b''), which then acts:
+        # what either does after this moment is the grader's doing, not the program's.
+        decided_at = time.monotonic()
         for side in (server, client):
             if side.run.process is not None and side.run.alive() and not side.ended:
                 side.stopped_because = ended_because
@@ -128,6 +131,8 @@ def run_pair(server_file: Path, client_file: Path, exercise: Exercise, time_limi
         for side in (server, client):
             outputs[side.role] = side.run.finish()
     _drain(inbox, server, client)
+    for side in (server, client):
+        side.events = [e for e in side.events if not (isinstance(e.get("t"), (int, float)) and e["t"] > decided_at)]
     duration = time.monotonic() - began
     return PairRun(_trace(server, outputs[SERVER], exercise, time_limit, began, duration),
                    _trace(client, outputs[CLIENT], exercise, time_limit, began, duration),

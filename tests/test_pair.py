@@ -198,3 +198,11 @@ def test_a_server_serving_forever_is_stopped_once_the_client_is_done(tmp_path):
     assert run.ended_because == "the client ended; the server waits for another client"
     assert result.matched, result.verdict
     assert run.server.stopped_because and not run.client.stopped_because
+
+
+def test_an_echo_client_that_waits_before_sending_deadlocks_with_the_echo_server():
+    run, result = _pair(REFERENCE / "echo" / "server.py",
+                        FIXTURES / "echo" / "client" / "recv_before_sending.py", ECHO, limit=8.0)
+    assert run.ended_because == "deadlock"
+    assert "both wait for the other (deadlock); in this lab the client sends first" in result.verdict[0], result.crossed
+    assert not grader_processes()
