@@ -24,7 +24,7 @@ from grader.session import run_session
 SURVIVED, FAILED, NOT_APPLICABLE = "survived", "failed", "not applicable"
 MISSED = "missed"  # an extra-mile condition not survived: said, but not counted as a failure
 PIECE_DELAY = 0.05  # seconds between two one-byte pieces
-SLOW = 0.5  # seconds a slow counterpart waits before connecting or accepting
+SLOW = 1.0  # seconds a slow counterpart waits before connecting or accepting
 
 
 class Condition(NamedTuple):

@@ -28,7 +28,7 @@ s.close()
 '''
 
 IMPATIENT_CLIENT = SINGLE_RECV_CLIENT.replace(
-    'print(s.recv(1024).decode())', 's.settimeout(0.2)\nprint(s.recv(1024).decode())')
+    'print(s.recv(1024).decode())', 's.settimeout(0.5)\nprint(s.recv(1024).decode())')
 
 IPV6_CLIENT = '''import socket
 s = socket.socket(socket.AF_INET6)
@@ -50,7 +50,7 @@ server = socket.socket()
 server.bind(("", 12345))
 server.listen(1)
 print("Waiting for connection...")
-server.settimeout(0.2)  # gives up on a client that takes its time
+server.settimeout(0.5)  # gives up on a client that takes its time
 conn, address = server.accept()
 conn.settimeout(None)
 print("Connection request accepted!")
