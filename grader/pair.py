@@ -320,7 +320,12 @@ def _verdict(run: PairRun, exercise: Exercise, s_conn: _Connection, c_conn: _Con
     if connected is None:
         failed = _first(client, "connect_return", ok=False)
         if failed is not None:
-            return ["the client could not connect: %s: %s" % (failed.get("error"), failed.get("message"))], False
+            verdict = ["the client could not connect: %s: %s" % (failed.get("error"), failed.get("message"))]
+            if ":" in run.listen_address[0]:
+                verdict.append("the server listens on an IPv6 socket (AF_INET6), which a pair run reaches "
+                               "on ::1 only, and an IPv4 client (socket.socket()) cannot go there; on the "
+                               "lab's computers a server bound to \"::\" also takes IPv4 clients")
+            return verdict, False
         return ["the client never connected to the server%s" % _crash(client)], False
     if accepted is None:
         return ["the server listened but never accepted the client's connection%s" % _crash(server)], False

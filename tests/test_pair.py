@@ -206,3 +206,28 @@ def test_an_echo_client_that_waits_before_sending_deadlocks_with_the_echo_server
     assert run.ended_because == "deadlock"
     assert "both wait for the other (deadlock); in this lab the client sends first" in result.verdict[0], result.crossed
     assert not grader_processes()
+
+
+IPV6_SERVER = '''import socket
+s = socket.socket(socket.AF_INET6)
+s.bind(("::", 12345))
+s.listen(1)
+conn, _ = s.accept()
+conn.sendall(b"Hello World!")
+conn.close()
+'''
+
+
+def test_an_ipv6_server_meets_an_ipv6_client_and_an_ipv4_client_is_told_why_not(tmp_path):
+    from grader.stress import ipv6_loopback
+
+    if not ipv6_loopback():
+        import pytest
+        pytest.skip("this computer has no IPv6 loopback")
+    server = _write(tmp_path, "server.py", IPV6_SERVER)
+    _, result = _pair(server, FIXTURES / "client" / "ipv6_client.py")
+    assert result.matched, result.verdict
+    _, result = _pair(server, REFERENCE / "client.py")
+    assert not result.matched
+    assert result.verdict[0].startswith("the client could not connect")
+    assert "an IPv4 client (socket.socket()) cannot go there" in result.verdict[1]
