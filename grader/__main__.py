@@ -51,6 +51,21 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--watch", action="store_true",
                          help="grade again each time the file (or a .py file beside it) is saved; "
                               "Ctrl-C to stop")
+        sub.add_argument("--stress", action="store_true",
+                         help="also run against counterparts that behave legally but less kindly "
+                              "(a Robustness section; the score is unchanged)")
+    pair = commands.add_parser(
+        "pair", help="run a student's server against a student's client and explain what happened",
+        description="Run SERVER_FILE and CLIENT_FILE against each other (loopback) and show one "
+        "timeline of both, what crossed the connection, and which side broke the conversation. "
+        "No score. Exit 0 when the client printed what the server sent, as text.")
+    pair.add_argument("server_file", help="the server's .py file")
+    pair.add_argument("client_file", help="the client's .py file")
+    pair.add_argument("--exercise", default=None, metavar="NAME",
+                      help="the exercise (default: hello)")
+    pair.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                      help="time limit for the pair (default: the exercise's)")
+    pair.set_defaults(handler=_pair)
     listing = commands.add_parser("exercises", help="list the exercises, a line each")
     listing.set_defaults(handler=_exercises)
     selftest = commands.add_parser(
@@ -293,6 +308,34 @@ def _sandbox(requested: Optional[bool]) -> bool:
     return available
 
 
+def _pair(args) -> int:
+    from pathlib import Path
+
+    from grader.exercise import HELLO_WORLD
+    from grader.exercise_file import ExerciseError, find_exercise
+    from grader.inputs import InputError, read_program
+    from grader.pair import explain, render, run_pair
+
+    try:
+        exercise = find_exercise(args.exercise) if args.exercise is not None else HELLO_WORLD
+        for name in (args.server_file, args.client_file):
+            read_program(Path(name))
+    except (ExerciseError, InputError) as exc:
+        print("grader: %s" % exc, file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    if exercise.transport != "tcp":
+        print("grader: pair is not supported for datagram labs yet (%s is %s)"
+              % (exercise.id or exercise.name, exercise.transport.upper()), file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    timeout = args.timeout if args.timeout is not None else exercise.time_limit
+    run = run_pair(Path(args.server_file), Path(args.client_file), exercise, timeout)
+    explanation = explain(run, exercise)
+    from grader.report.safe_text import writable
+
+    sys.stdout.write(writable(render(run, explanation, exercise, args.server_file, args.client_file)))
+    return ExitCode.FULL_MARKS if explanation.matched else ExitCode.CHECKS_FAILED
+
+
 def _exercises(args) -> int:
     from grader.exercise_file import SHIPPED, load_exercise, shipped_names
 
@@ -380,6 +423,10 @@ def _grade_one(args) -> int:
             except ExerciseError as exc:
                 print("grader: %s" % exc, file=sys.stderr)
                 return ExitCode.BAD_INPUT
+        if args.stress and exercise is not None and exercise.transport != "tcp":
+            print("grader: --stress is not supported for datagram labs yet (%s is %s)"
+                  % (exercise.id or exercise.name, exercise.transport.upper()), file=sys.stderr)
+            return ExitCode.BAD_INPUT
         read_program(path)  # a file that cannot be graded is said so before anything starts
         sandbox = _sandbox(args.sandbox or False)
         # Start the program first: the rest of the grader loads while its interpreter starts.
@@ -390,7 +437,8 @@ def _grade_one(args) -> int:
         render = renderer(args.format)
         more = {"exercise": exercise} if exercise is not None else {}
         report = grade_file(args.command, path, GradeOptions(
-            timeout=args.timeout, strict=args.strict, sandbox=sandbox), started=started, **more)
+            timeout=args.timeout, strict=args.strict, sandbox=sandbox, stress=args.stress),
+            started=started, **more)
     except InputError as exc:
         print("grader: %s" % exc, file=sys.stderr)
         if args.format == "classroom":  # the student still gets 0 of the role's points, and why

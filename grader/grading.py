@@ -37,6 +37,7 @@ class GradeOptions(NamedTuple):
     timeout: Optional[float] = None  # seconds; None: the exercise's time limit
     strict: bool = False  # console lines must match to the letter
     sandbox: bool = False  # own network, PID and mount namespaces (Linux; grader.sandbox)
+    stress: bool = False  # also run against less kind counterparts (grader/stress.py); no score
 
 
 def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
@@ -101,12 +102,19 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
         source=source, file=str(path),
     )
     checks = evaluate(ctx)
+    robustness = ()
+    if options.stress:
+        from grader.stress import run_stress
+
+        robustness = run_stress(ctx, checks, path, message.encode(), time_limit, options.sandbox,
+                                conversation_for(exercise, role))
     return bounded(Report(
         role=role, file=str(path), checks=checks,
         stdout=trace.output.stdout.text, stderr=trace.output.stderr.text,
         duration=round(time.monotonic() - began, 3), exit_status=trace.exit_status,
         stopped_because=trace.stopped_because, requested_address=_requested_address(trace),
         notes=tuple(_notes(trace, exercise)), timeline=build_timeline(trace), exercise=exercise.name,
+        robustness=robustness,
     ))  # every quoted text within bounds, in every report made from it (grader/report/bounds.py)
 
 

@@ -30,6 +30,18 @@ class Conversation(NamedTuple):
     reply: Optional[Callable[[bytes], bytes]] = None
 
 
+class Manner(NamedTuple):
+    """How kindly a counterpart behaves (``--stress``: legal, but less kind than the default).
+    Every field's default is the reference programs' own behaviour."""
+
+    chunk_size: int = 0  # what it sends goes in pieces of this many bytes (0: all at once)
+    chunk_delay: float = 0.0  # seconds between two pieces
+    connect_delay: float = 0.0  # reference client: seconds it waits before connecting
+    accept_delay: float = 0.0  # reference server: seconds it waits before accepting
+    close_first: bool = False  # reference client: shuts down its write side once connected
+    family: int = socket.AF_INET  # reference server: listens on ::1 with AF_INET6
+
+
 def plain_socket(family: int) -> socket.socket:
     """A TCP socket in the grader's own network: the default ``new_socket`` of the
     counterparts (a sandboxed program's counterpart gets its sockets from the sandbox)."""
@@ -78,8 +90,10 @@ class _Counterpart(threading.Thread):
     """Shared machinery: a stop that wakes the thread at once, and reading to the end."""
 
     def __init__(self, program_alive: Callable[[], bool], on_done: Callable[[], None], name: str,
-                 inspect: Optional[Callable[["Observation"], Optional[int]]] = None):
+                 inspect: Optional[Callable[["Observation"], Optional[int]]] = None,
+                 manner: Manner = Manner()):
         super().__init__(daemon=True, name=name)
+        self.manner = manner
         self.program_alive = program_alive
         self.inspect = inspect  # asks the kernel for the program's socket (program_socket)
         self.on_done = on_done
@@ -125,6 +139,21 @@ class _Counterpart(threading.Thread):
 
     def _on_wake(self, sock: socket.socket) -> None:
         """A wake-up that is not a stop (the reference client's hang-up request)."""
+
+    def _send(self, sock: socket.socket, data: bytes) -> None:
+        """sendall, or in ``manner.chunk_size`` pieces with ``manner.chunk_delay`` between them
+        (each its own segment: no Nagle coalescing).  ``observation.sent`` holds what went."""
+        size = self.manner.chunk_size
+        if not size:
+            sock.sendall(data)
+            self.observation.sent += data
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for start in range(0, len(data), size):
+            if start and self._stopping.wait(self.manner.chunk_delay):
+                raise OSError("the grader stopped the session")
+            sock.sendall(data[start:start + size])
+            self.observation.sent += data[start:start + size]
 
     def _read_to_end(self, sock: socket.socket, deadline: float) -> None:
         obs = self.observation
@@ -179,8 +208,9 @@ class ReferenceClient(_Counterpart):
     def __init__(self, address, family: int, deadline: float,
                  program_alive: Callable[[], bool], on_done: Callable[[], None],
                  new_socket: Callable[[int], socket.socket] = plain_socket, inspect=None,
-                 line: bytes = b""):
-        super().__init__(program_alive, on_done, name="reference-client", inspect=inspect)
+                 line: bytes = b"", manner: Manner = Manner()):
+        super().__init__(program_alive, on_done, name="reference-client", inspect=inspect,
+                         manner=manner)
         self.line = line  # sent right after connecting (Conversation.line)
         self.address = address
         self.family = family
@@ -216,6 +246,9 @@ class ReferenceClient(_Counterpart):
 
     def run(self) -> None:
         obs = self.observation
+        if self.manner.connect_delay and self._stopping.wait(self.manner.connect_delay):
+            self._finish()  # stopped while still waiting to connect
+            return
         try:
             sock = self.new_socket(self.family)
         except OSError as exc:  # sandboxed: the program's namespace is gone already
@@ -237,11 +270,16 @@ class ReferenceClient(_Counterpart):
             self._inspect()
             if self.line:
                 try:
-                    sent_at = time.monotonic()  # before: the program may read it before sendall() returns
-                    sock.sendall(self.line)
-                    obs.sent, obs.sent_at = self.line, sent_at
+                    obs.sent_at = time.monotonic()  # before: the program may read it before sendall() returns
+                    self._send(sock, self.line)
                 except OSError as exc:
                     obs.send_error = "%s: %s" % (type(exc).__name__, exc)
+            if self.manner.close_first:
+                try:  # still reading: only the write side is closed
+                    sock.shutdown(socket.SHUT_WR)
+                    obs.hung_up, obs.hung_up_at = True, time.monotonic()
+                except OSError:
+                    pass
             self._read_to_end(sock, self.deadline)
         finally:
             sock.close()
@@ -257,20 +295,21 @@ class ReferenceServer(_Counterpart):
     def __init__(self, message: bytes, deadline: float,
                  program_alive: Callable[[], bool], on_done: Callable[[], None],
                  new_socket: Callable[[int], socket.socket] = plain_socket, inspect=None,
-                 conversation: Conversation = Conversation()):
-        super().__init__(program_alive, on_done, name="reference-server", inspect=inspect)
+                 conversation: Conversation = Conversation(), manner: Manner = Manner()):
+        super().__init__(program_alive, on_done, name="reference-server", inspect=inspect,
+                         manner=manner)
         self.message = message
         self.conversation = conversation
         self._reply_answer: Optional[Callable[[bool], None]] = None
         self._asked = False
         self.deadline = deadline
         try:
-            self.listener = new_socket(socket.AF_INET)
+            self.listener = new_socket(manner.family)
         except OSError:
             for s in (self._wake_r, self._wake_w):
                 s.close()
             raise
-        self.listener.bind(("127.0.0.1", 0))
+        self.listener.bind(("::1" if manner.family == socket.AF_INET6 else "127.0.0.1", 0))
         self.listener.listen(1)
         self.address: Tuple[str, int] = self.listener.getsockname()[:2]
 
@@ -280,6 +319,8 @@ class ReferenceServer(_Counterpart):
         try:
             if not self._wait_readable(self.listener, self.deadline):
                 return
+            if self.manner.accept_delay and self._stopping.wait(self.manner.accept_delay):
+                return  # (the client's connection waits in the queue meanwhile)
             conn, address = self.listener.accept()
             obs.connected = True
             obs.connected_at = time.monotonic()
@@ -293,9 +334,9 @@ class ReferenceServer(_Counterpart):
                     return
                 payload = self.conversation.reply(line) if self.conversation.reply else self.message
             try:
-                sent_at = time.monotonic()  # before: the program may read it before sendall() returns
-                conn.sendall(payload)
-                obs.sent, obs.sent_at, obs.received_before_sending = payload, sent_at, obs.received_total
+                obs.sent_at = time.monotonic()  # before: the program may read it before sendall() returns
+                obs.received_before_sending = obs.received_total
+                self._send(conn, payload)
                 conn.shutdown(socket.SHUT_WR)
             except OSError as exc:
                 obs.send_error = "%s: %s" % (type(exc).__name__, exc)

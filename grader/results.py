@@ -63,6 +63,18 @@ class TimelineEntry(NamedTuple):
     label: str = ""  # the diagram's short words for it: the data, the exception's name, ...
 
 
+class RobustnessResult(NamedTuple):
+    """One ``--stress`` condition (grader/stress.py): survived, failed or not applicable.
+    Reported apart from the checks; it does not change the score."""
+
+    condition: str  # e.g. "pieces"
+    description: str
+    status: str  # "survived", "failed", "missed" (an extra-mile condition), "not applicable"
+    lesson: Optional[str] = None  # on failure: the TCP lesson
+    failed_checks: Tuple[str, ...] = ()  # checks that passed normally and failed here
+    reason: Optional[str] = None  # failed: what went wrong; not applicable: why
+
+
 class Report(NamedTuple):
     role: str
     file: str
@@ -76,6 +88,7 @@ class Report(NamedTuple):
     notes: Tuple[str, ...] = ()
     timeline: Tuple[TimelineEntry, ...] = ()
     exercise: str = ""  # the title of the exercise it was graded in, e.g. "TCP Hello World"
+    robustness: Tuple[RobustnessResult, ...] = ()  # --stress only
 
     @property
     def score(self) -> float:
@@ -100,6 +113,7 @@ class Report(NamedTuple):
         data["checks"] = [dict(c._asdict(), status=c.status.value, notes=list(c.notes)) for c in self.checks]
         data["notes"] = list(self.notes)
         data["timeline"] = [entry._asdict() for entry in self.timeline]
+        data["robustness"] = [dict(r._asdict(), failed_checks=list(r.failed_checks)) for r in self.robustness]
         data["score"] = self.score
         data["max_score"] = self.max_score
         return data
@@ -123,4 +137,6 @@ class Report(NamedTuple):
             exit_status=data.get("exit_status"), stopped_because=data.get("stopped_because"),
             requested_address=data.get("requested_address"), notes=tuple(data.get("notes", ())),
             timeline=timeline, exercise=data.get("exercise", ""),
+            robustness=tuple(RobustnessResult(**dict(r, failed_checks=tuple(r.get("failed_checks", ()))))
+                             for r in data.get("robustness", ())),
         )

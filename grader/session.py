@@ -31,7 +31,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 from grader import kernel
 from grader.exercise import CLIENT, SERVER, Exercise
 from grader.launch import StartedProgram
-from grader.peers import Conversation, Observation, ReferenceClient, ReferenceServer
+from grader.peers import Conversation, Manner, Observation, ReferenceClient, ReferenceServer
 from grader.peers_udp import DatagramObservation, ReferenceUdpClient, ReferenceUdpServer
 from grader.runner import ProgramRun, RunOutput
 
@@ -88,24 +88,27 @@ def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
                 time_limit: float, sandbox: bool = False,
                 started: Optional[StartedProgram] = None,
                 conversation: Conversation = Conversation(), transport: str = TCP,
-                request: bytes = DEFAULT_REQUEST) -> Trace:
+                request: bytes = DEFAULT_REQUEST, manner: Manner = Manner()) -> Trace:
     """``sandbox``: run the program in its own namespaces (``grader.sandbox``; check
     ``grader.sandbox.available()`` first).  ``started``: the program, already started by
     ``launch.start_program`` (with the same ``sandbox``); the session adopts it.
     ``conversation``: what the counterpart says besides ``message`` (peers.Conversation).
     ``transport``: "tcp" (a connection) or "udp" (datagrams: ``Trace.datagrams``); for "udp",
-    ``request`` is what the reference client sends a server."""
+    ``request`` is what the reference client sends a server.  ``manner``: how kindly the TCP
+    counterpart behaves (peers.Manner; ``--stress``)."""
     if transport == UDP:
         return _DatagramSession(role, source, exercise, message, time_limit, sandbox, request).run(started)
     if transport != TCP:
         raise ValueError("transport must be %r or %r, not %r" % (TCP, UDP, transport))
-    return _Session(role, source, exercise, message, time_limit, sandbox, conversation).run(started)
+    return _Session(role, source, exercise, message, time_limit, sandbox, conversation, manner).run(started)
 
 
 class _Session:
     def __init__(self, role: str, source: Path, exercise: Exercise, message: bytes,
-                 time_limit: float, sandbox: bool = False, conversation: Conversation = Conversation()):
+                 time_limit: float, sandbox: bool = False, conversation: Conversation = Conversation(),
+                 manner: Manner = Manner()):
         self.role = role
+        self.manner = manner
         self.exercise = exercise
         self.message = message
         self.time_limit = time_limit
@@ -371,7 +374,8 @@ class _Session:
         try:
             self.peer = ReferenceServer(self.message, self.deadline, self._program_alive,
                                         self._peer_done, new_socket=self.program.new_socket,
-                                        inspect=self._program_socket, conversation=self.conversation)
+                                        inspect=self._program_socket, conversation=self.conversation,
+                                        manner=self.manner)
         except OSError:
             return  # the program is gone already, and with it its network namespace
         self.peer.start()
@@ -392,7 +396,8 @@ class _Session:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.peer = ReferenceClient((host, port), family, self.deadline, self._program_alive,
                                     self._peer_done, new_socket=self.program.new_socket,
-                                    inspect=self._program_socket, line=self.conversation.line)
+                                    inspect=self._program_socket, line=self.conversation.line,
+                                    manner=self.manner)
         self.peer.start()
 
     def _stall(self, event: Dict) -> Optional[str]:

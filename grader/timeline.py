@@ -2,7 +2,7 @@
 in order, as short lines a student can follow."""
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from grader.exercise import SERVER
 from grader.results import (CALL, CLOSE, CONNECT, CRASH, DATA, DATAGRAM, END, NOTE, PRINT, RESET, SEEN_CLOSE,
@@ -106,6 +106,12 @@ def _seen_end(ended: object, marks: _Marks) -> Tuple[str, str]:
     if ended == "eof":
         return (NOTE, "saw the close") if marks.closed else (SEEN_CLOSE, "FIN (closed by the system)")
     return NOTE, "stopped waiting" if ended == "stopped" else str(ended)
+
+
+def describe(event: Dict) -> Optional[str]:
+    """One probe event as a short line (None: an event the timeline does not show)."""
+    describe_kind = _DESCRIBE.get(event.get("kind"))
+    return describe_kind(event) if describe_kind else None
 
 
 def build_timeline(trace: Trace) -> Tuple[TimelineEntry, ...]:

@@ -55,6 +55,7 @@ def render_text(report: Report, *, color: bool = False, verbose: bool = False) -
     out.append(score + ("  - all checks passed!" if report.full_marks else ""))
     for note in report.notes:
         out.append("Note: " + note)
+    out += _robustness_lines(report)
     traceback = student_traceback(report)
     if traceback:
         out += ["", "Your program's error output:"] + ["  " + line for line in traceback]
@@ -72,6 +73,29 @@ def render_text(report: Report, *, color: bool = False, verbose: bool = False) -
         if len(shown) > 200:
             out.append("  | ... %d more lines" % (len(shown) - 200))
     return "\n".join(out) + "\n"
+
+
+def _robustness_lines(report: Report) -> List[str]:
+    """The --stress section: each condition, and on failure the TCP lesson."""
+    if not report.robustness:
+        return []
+    out = ["", "Robustness (--stress: less kind but legal counterparts; the score above is unchanged):"]
+    for r in report.robustness:
+        if r.status == "not applicable":
+            out.append("  [n/a]      %s: %s" % (r.condition, r.reason))
+            continue
+        label = {"survived": "survived", "missed": "missed  "}.get(r.status, "FAILED  ")
+        out.append("  [%s] %s: %s" % (label, r.condition, r.description))
+        if r.status != "survived":
+            if r.failed_checks:
+                broke = ", ".join(r.failed_checks[:3])
+                more = len(r.failed_checks) - 3
+                out += _indent("             broke:  ", broke + (" and %d more" % more if more > 0 else ""))
+            if r.reason and r.status == "failed":
+                out += _indent("             what:   ", r.reason)
+            if r.lesson:
+                out += _indent("             lesson: ", r.lesson)
+    return out
 
 
 def student_traceback(report: Report) -> List[str]:
