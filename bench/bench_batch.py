@@ -146,7 +146,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     mc = _make_class_module()
     from grader.batch.pool import default_jobs
-    from grader.sandbox import available as sandbox_available
+    from grader.running.sandbox import available as sandbox_available
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-class-") as temp:

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import List, Optional
 
-from grader.launch import RUNS
+from grader.running.launch import RUNS
 
 
 class ExitCode(enum.IntEnum):
@@ -193,7 +193,7 @@ def _exercise_option(command) -> None:
 
 def _chosen_exercise(args):
     """The exercise ``--exercise`` names (Hello World without it); None after saying why not."""
-    from grader.exercise_file import DEFAULT_EXERCISE, ExerciseError, find_exercise
+    from grader.exercises.loader import DEFAULT_EXERCISE, ExerciseError, find_exercise
 
     try:
         return find_exercise(args.exercise or DEFAULT_EXERCISE)
@@ -205,7 +205,7 @@ def _chosen_exercise(args):
 def _classroom_workflow(args) -> int:
     from pathlib import Path
 
-    from grader.classroom_workflow import WorkflowError, WorkflowOptions, next_steps, write_workflow
+    from grader.integrations.classroom import WorkflowError, WorkflowOptions, next_steps, write_workflow
 
     options = WorkflowOptions(files={"server": args.server, "client": args.client},
                               grader_repo=args.grader_repo, grader_ref=args.grader_ref,
@@ -246,8 +246,8 @@ def _count(text: str) -> int:
 
 
 def _partner(args) -> int:
-    from grader import partner
-    from grader.exercise_file import ExerciseError, find_exercise
+    from grader.labday import partner
+    from grader.exercises.loader import ExerciseError, find_exercise
 
     try:
         exercise = find_exercise(args.exercise or "hello")
@@ -262,8 +262,8 @@ def _partner(args) -> int:
 
 
 def _canvas_assignment(text: str) -> str:
-    from grader.batch.canvas_import import check_assignment_name
-    from grader.inputs import InputError
+    from grader.integrations.canvas import check_assignment_name
+    from grader.running.inputs import InputError
 
     try:
         return check_assignment_name(text)
@@ -300,7 +300,7 @@ def _sandbox(requested: Optional[bool]) -> bool:
     When it cannot be had, say so and which protections still hold, and go on without."""
     if requested is False:
         return False
-    from grader import sandbox as sandboxing
+    from grader.running import sandbox as sandboxing
 
     available, reason = sandboxing.available()
     if not available:
@@ -311,10 +311,10 @@ def _sandbox(requested: Optional[bool]) -> bool:
 def _pair(args) -> int:
     from pathlib import Path
 
-    from grader.exercise import HELLO_WORLD
-    from grader.exercise_file import ExerciseError, find_exercise
-    from grader.inputs import InputError, read_program
-    from grader.pair import explain, render, run_pair
+    from grader.exercises.default import HELLO_WORLD
+    from grader.exercises.loader import ExerciseError, find_exercise
+    from grader.running.inputs import InputError, read_program
+    from grader.labday.pair import explain, render, run_pair
 
     try:
         exercise = find_exercise(args.exercise) if args.exercise is not None else HELLO_WORLD
@@ -337,7 +337,7 @@ def _pair(args) -> int:
 
 
 def _exercises(args) -> int:
-    from grader.exercise_file import SHIPPED, load_exercise, shipped_names
+    from grader.exercises.loader import SHIPPED, load_exercise, shipped_names
 
     import os
     for name in shipped_names():
@@ -349,8 +349,8 @@ def _exercises(args) -> int:
 
 
 def _selftest(args) -> int:
-    from grader.exercise_file import ExerciseError, find_exercise, shipped_names
-    from grader.selftest import run_selftest
+    from grader.exercises.loader import ExerciseError, find_exercise, shipped_names
+    from grader.exercises.selftest import run_selftest
 
     try:
         exercises = [find_exercise(n) for n in ([args.exercise] if args.exercise else shipped_names())]
@@ -364,8 +364,8 @@ def _selftest(args) -> int:
 
 
 def _gradescope_build(args) -> int:
-    from grader.gradescope.build import build_autograder
-    from grader.gradescope.visibility import from_options, warnings
+    from grader.integrations.gradescope.build import build_autograder
+    from grader.integrations.gradescope.visibility import from_options, warnings
 
     exercise = _chosen_exercise(args)
     if exercise is None:
@@ -383,7 +383,7 @@ def _gradescope_build(args) -> int:
 
 
 def _gradescope_run(args) -> int:
-    from grader.gradescope.run import run_in_gradescope
+    from grader.integrations.gradescope.run import run_in_gradescope
 
     return run_in_gradescope(args.root)
 
@@ -407,8 +407,8 @@ def _use_color(stream) -> bool:
 def _grade_one(args) -> int:
     from pathlib import Path
 
-    from grader.inputs import InputError, read_program
-    from grader.launch import start_program
+    from grader.running.inputs import InputError, read_program
+    from grader.running.launch import start_program
 
     if args.watch:
         return _watch(args)
@@ -417,7 +417,7 @@ def _grade_one(args) -> int:
     exercise = None
     try:
         if args.exercise is not None:  # a small JSON file: read before anything starts
-            from grader.exercise_file import ExerciseError, find_exercise
+            from grader.exercises.loader import ExerciseError, find_exercise
             try:
                 exercise = find_exercise(args.exercise)
             except ExerciseError as exc:
@@ -467,7 +467,7 @@ def _watch(args) -> int:
 
     from grader.grading import GradeOptions
     from grader.report import renderer
-    from grader.watch import watch
+    from grader.labday.watch import watch
 
     if args.format != "text":
         print("grader: --watch shows the checklist (--format text); it cannot be combined with "
@@ -475,7 +475,7 @@ def _watch(args) -> int:
         return ExitCode.BAD_INPUT
     exercise = None
     if args.exercise is not None:
-        from grader.exercise_file import ExerciseError, find_exercise
+        from grader.exercises.loader import ExerciseError, find_exercise
         try:
             exercise = find_exercise(args.exercise)
         except ExerciseError as exc:

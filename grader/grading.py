@@ -11,17 +11,17 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from grader import hosts
-from grader.checks import Context, evaluate, load_code_checks
-from grader.checks.facts import Facts
-from grader.exercise import CLIENT, HELLO_WORLD, ROLES, SERVER, Exercise
-from grader.inputs import read_program
-from grader.launch import RUNS, StartedProgram
+from grader.judging import hosts
+from grader.judging.checks import Context, evaluate, load_code_checks
+from grader.judging.checks.facts import Facts
+from grader.exercises.default import CLIENT, HELLO_WORLD, ROLES, SERVER, Exercise
+from grader.running.inputs import read_program
+from grader.running.launch import RUNS, StartedProgram
 from grader.report.bounds import bounded
-from grader.results import Report
-from grader.peers import Conversation
-from grader.session import DEFAULT_REQUEST, UDP, Trace, run_session
-from grader.timeline import build_timeline
+from grader.judging.results import Report
+from grader.running.peers import Conversation
+from grader.running.session import DEFAULT_REQUEST, UDP, Trace, run_session
+from grader.judging.timeline import build_timeline
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "student_template"
 # CPython's ast module shares its conversion state between threads: parsing in parallel
@@ -36,8 +36,8 @@ _DIGITS = "0123456789"
 class GradeOptions(NamedTuple):
     timeout: Optional[float] = None  # seconds; None: the exercise's time limit
     strict: bool = False  # console lines must match to the letter
-    sandbox: bool = False  # own network, PID and mount namespaces (Linux; grader.sandbox)
-    stress: bool = False  # also run against less kind counterparts (grader/stress.py); no score
+    sandbox: bool = False  # own network, PID and mount namespaces (Linux; grader.running.sandbox)
+    stress: bool = False  # also run against less kind counterparts (grader/labday/stress.py); no score
 
 
 def grade_file(role: str, path, options: GradeOptions = GradeOptions(),
@@ -104,7 +104,7 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
     checks = evaluate(ctx)
     robustness = ()
     if options.stress:
-        from grader.stress import run_stress
+        from grader.labday.stress import run_stress
 
         robustness = run_stress(ctx, checks, path, message.encode(), time_limit, options.sandbox,
                                 conversation_for(exercise, role))

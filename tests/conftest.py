@@ -85,7 +85,7 @@ os.environ[TEST_SESSION.split("=")[0]] = TEST_SESSION.split("=")[1]
 
 def grader_processes() -> List[int]:
     """PIDs of live processes the grader started during this test session (Linux only)."""
-    from grader.processes import MARKER_VARIABLE
+    from grader.running.processes import MARKER_VARIABLE
 
     found = []
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:

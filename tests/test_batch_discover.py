@@ -13,7 +13,7 @@ import pytest
 from grader.batch import confine, source
 from grader.batch.discover import CANVAS, FOLDERS, GRADESCOPE, discover
 from grader.batch.run import BatchOptions, run_batch
-from grader.inputs import InputError
+from grader.running.inputs import InputError
 from test_batch_support import fake_grade, write
 
 

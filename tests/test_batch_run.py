@@ -354,7 +354,7 @@ def test_a_stopped_batch_kills_the_programs_it_abandons_and_starts_no_more(monke
         def discard(self):
             self.discarded = True
 
-    monkeypatch.setattr("grader.launch.start_program", lambda path, sandbox: FakeRun())
+    monkeypatch.setattr("grader.running.launch.start_program", lambda path, sandbox: FakeRun())
     live = LivePrograms()
     finished, running = live.start(Path("a.py"), False, 1), live.start(Path("b.py"), False, 2)
     live.done(finished)

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Iterable, Optional
 
-from grader.exercise import HELLO_WORLD
-from grader.inputs import InputError
-from grader.results import CheckResult, Report, Status, TimelineEntry
+from grader.exercises.default import HELLO_WORLD
+from grader.running.inputs import InputError
+from grader.judging.results import CheckResult, Report, Status, TimelineEntry
 
 
 def make_report(role: str, failed: Iterable[str] = (), *, file: str = "x.py", stdout: str = "",

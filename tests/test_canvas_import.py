@@ -38,12 +38,12 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from grader.batch.canvas_import import (CANVAS_IMPORT_CSV, DEFAULT_ASSIGNMENT, canvas_rows,
+from grader.integrations.canvas import (CANVAS_IMPORT_CSV, DEFAULT_ASSIGNMENT, canvas_rows,
                                         check_assignment_name, render_canvas_csv, score_text)
 from grader.batch.discover import Person
 from grader.batch.outcome import ERROR, GRADED, MISSING, RoleOutcome, StudentResult, role_max_score
 from grader.batch.run import FINISHED, SOME_ERRORS, BatchOptions, run_batch
-from grader.inputs import InputError
+from grader.running.inputs import InputError
 from test_batch_support import fake_grade, load_make_class, make_report
 
 mc = load_make_class()

@@ -8,17 +8,17 @@ import time
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from grader import events
-from grader.checks import Context, evaluate
-from grader.checks.facts import Facts
-from grader.exercise import HELLO_WORLD
+from grader.running import events
+from grader.judging.checks import Context, evaluate
+from grader.judging.checks.facts import Facts
+from grader.exercises.default import HELLO_WORLD
 from grader.grading import _notes, _requested_address
-from grader.peers import Observation
+from grader.running.peers import Observation
 from grader.report import render
-from grader.results import Report
-from grader.runner import CapturedStream, RunOutput
-from grader.session import STALLED_ACCEPT, STALLED_RECV, STOPPED_TIME_LIMIT, Trace
-from grader.timeline import build_timeline
+from grader.judging.results import Report
+from grader.running.runner import CapturedStream, RunOutput
+from grader.running.session import STALLED_ACCEPT, STALLED_RECV, STOPPED_TIME_LIMIT, Trace
+from grader.judging.timeline import build_timeline
 
 NOW = time.monotonic()
 MAIN = 42

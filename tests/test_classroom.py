@@ -27,10 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, ROOT, parse_fixture
-from grader.exercise import HELLO_WORLD
+from grader.exercises.default import HELLO_WORLD
 from grader.report.classroom import output_line, render_classroom
 from grader.report.safe_text import writable
-from grader.results import CheckResult, Report, Status
+from grader.judging.results import CheckResult, Report, Status
 
 RUNNER_IDS = re.compile(r"^([a-zA-Z0-9]+,)*[a-zA-Z0-9]+$")  # the reporter's check of `runners`
 EXPRESSION = re.compile(r"^\$\{\{\s*steps\.([A-Za-z0-9_-]+)\.outputs\.result\s*\}\}$")

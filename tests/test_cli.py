@@ -38,7 +38,7 @@ def test_reference_gets_full_marks_and_exit_0(role):
 def test_the_command_leaves_no_temporary_files(tmp_path, sandbox):
     # It exits without the interpreter's teardown: its runs' folders and what it registered for
     # removal at exit (the sandbox's compiled init) must be gone all the same.
-    from grader import sandbox as sandboxing
+    from grader.running import sandbox as sandboxing
 
     if sandbox and not sandboxing.available()[0]:
         pytest.skip("no sandbox here: %s" % sandboxing.available()[1])

@@ -13,7 +13,7 @@ import pytest
 from grader.grading import GradeOptions, grade_file
 from grader.report import render
 from grader.report.bounds import OUTPUT_CHARS, QUOTE_CHARS, TIMELINE_ENTRIES, bounded, output, quoted
-from grader.results import CheckResult, Report, Status, TimelineEntry
+from grader.judging.results import CheckResult, Report, Status, TimelineEntry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

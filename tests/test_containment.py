@@ -23,11 +23,11 @@ from typing import Dict, List
 import pytest
 
 from conftest import FIXTURES, ROOT, Fixture, grader_processes, parse_fixture
-from grader import processes
+from grader.running import processes
 from grader.grading import GradeOptions, grade_file
 from grader.report import render
-from grader.runner import ProgramRun
-from grader.session import STARTUP_ALLOWANCE
+from grader.running.runner import ProgramRun
+from grader.running.session import STARTUP_ALLOWANCE
 
 HOSTILE = FIXTURES / "hostile"
 # Seconds on top of a fixture's time limit: the session's allowance for the interpreter's start

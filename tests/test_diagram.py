@@ -16,15 +16,15 @@ import pytest
 from conftest import FIXTURES, ROOT
 from grader.batch.discover import Person
 from grader.batch.outcome import GRADED, RoleOutcome, StudentResult
-from grader.exercise import HELLO_WORLD
+from grader.exercises.default import HELLO_WORLD
 from grader.grading import GradeOptions, grade_file
 from grader.report import render
 from grader.report.bounds import bounded
 from grader.report.diagram import MAX_STEPS, WIDTH, describe, render_figure, render_list, render_svg, steps
 from grader.report.html import render_html
-from grader.results import CRASH, DATA, NOTE, PRINT, STOP, Report, TimelineEntry
-from grader.session import run_session
-from grader.timeline import build_timeline
+from grader.judging.results import CRASH, DATA, NOTE, PRINT, STOP, Report, TimelineEntry
+from grader.running.session import run_session
+from grader.judging.timeline import build_timeline
 from test_html_report import CHROMIUM
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -285,7 +285,7 @@ def test_an_echo_exchange_is_drawn_in_cause_order(role):
     """Whatever the clocks' fine print (a send is recorded when the call returns), the picture
     never shows an answer before its question: the client's line comes before the server reads it
     and echoes it, and the reference server's reply after the client's line."""
-    from grader.exercise_file import find_exercise
+    from grader.exercises.loader import find_exercise
 
     report = grade_file(role, ROOT / "reference" / "echo" / ("%s.py" % role), GradeOptions(timeout=5.0),
                         exercise=find_exercise("echo"))

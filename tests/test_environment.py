@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import ROOT
-from grader import environment, launch, limits, sandbox
+from grader.running import environment, launch, limits, sandbox
 from grader.grading import GradeOptions, grade_file
 from grader.report import RENDERERS, render
 from test_containment import grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)

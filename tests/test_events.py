@@ -1,5 +1,5 @@
-"""The shape check on the probe's events (grader/events.py) and the reader that applies it with
-the per-run key (grader/runner.py): what the probe writes passes, anything else is refused with a
+"""The shape check on the probe's events (grader/running/events.py) and the reader that applies it with
+the per-run key (grader/running/runner.py): what the probe writes passes, anything else is refused with a
 reason and never reaches the checks, and nothing a program writes into the channel can crash or
 swell the grader."""
 from __future__ import annotations
@@ -12,10 +12,10 @@ import time
 from hypothesis import given, settings, strategies as st
 
 from conftest import ROOT
-from grader import events
-from grader.exercise import HELLO_WORLD
-from grader.runner import MAX_EVENTS, _EventReader
-from grader.session import run_session
+from grader.running import events
+from grader.exercises.default import HELLO_WORLD
+from grader.running.runner import MAX_EVENTS, _EventReader
+from grader.running.session import run_session
 
 NOW = time.monotonic()
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from grader.exercise import HELLO_WORLD, ROLES
-from grader.exercise_file import find_exercise
+from grader.exercises.default import HELLO_WORLD, ROLES
+from grader.exercises.loader import find_exercise
 from test_classroom import copy_grader, run_workflow, steps_of, write_workflow
 from test_gradescope import _autograder, _results, cli
 

@@ -14,10 +14,10 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from grader.exercise import HELLO_WORLD
-from grader.exercise_file import ExerciseError, find_exercise, load_exercise, shipped_names
+from grader.exercises.default import HELLO_WORLD
+from grader.exercises.loader import ExerciseError, find_exercise, load_exercise, shipped_names
 from grader.grading import GradeOptions, grade_file
-from grader.selftest import run_selftest
+from grader.exercises.selftest import run_selftest
 
 
 def test_hello_world_checks_follow_from_its_steps():
@@ -234,7 +234,7 @@ def test_an_exercise_folder_outside_the_project_is_graded_from_the_command_line(
 
 
 CODE_CHECKS = '''\
-from grader.checks import Fail, Pass, check
+from grader.judging.checks import Fail, Pass, check
 
 
 @check("client.polite")

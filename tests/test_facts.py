@@ -1,9 +1,9 @@
-"""The program's console lines as the checks see them (grader/checks/facts.py): a line of the
+"""The program's console lines as the checks see them (grader/judging/checks/facts.py): a line of the
 probe's log counts only if the captured standard output really shows it, in order."""
 from __future__ import annotations
 
-from grader.checks.facts import _on_console
-from grader.matching import Line
+from grader.judging.checks.facts import _on_console
+from grader.judging.matching import Line
 
 
 def lines(*texts):
@@ -39,7 +39,7 @@ def test_a_line_longer_than_all_the_output_is_dropped_without_work():
 def facts_of(events, stdout="", stderr=""):
     from types import SimpleNamespace
 
-    from grader.checks.facts import Facts
+    from grader.judging.checks.facts import Facts
 
     stream = lambda text: SimpleNamespace(text=text)  # noqa: E731
     trace = SimpleNamespace(events=events, output=SimpleNamespace(stdout=stream(stdout), stderr=stream(stderr)))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.gradescope.build import build_autograder
-from grader.gradescope.run import run_in_gradescope
+from grader.integrations.gradescope.build import build_autograder
+from grader.integrations.gradescope.run import run_in_gradescope
 from test_batch_support import fake_grade, text_render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,8 +78,8 @@ def test_zip_has_the_scripts_at_its_root_executable_and_the_grader(tmp_path):
             mode = zf.getinfo(script).external_attr >> 16
             assert mode & stat.S_IXUSR, script
             assert zf.read(script).startswith(b"#!/usr/bin/env bash\n")
-        assert "grader/__main__.py" in names and "grader/probe/bootstrap.py" in names
-        assert "grader/gradescope/run.py" in names
+        assert "grader/__main__.py" in names and "grader/running/probe/bootstrap.py" in names
+        assert "grader/integrations/gradescope/run.py" in names
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         assert b'gradescope run --root "$root"' in zf.read("run_autograder")
         assert b"root=${GRADER_AUTOGRADER_ROOT:-/autograder}" in zf.read("run_autograder")

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from grader.gradescope import contain
+from grader.integrations.gradescope import contain
 from test_gradescope import AS_ROOT, ROOT, python_for, spare_uid
 
 pytestmark = pytest.mark.skipif(not contain.IS_LINUX, reason="Gradescope runs Linux containers")
 
 FORGER = ROOT / "tests" / "fixtures" / "hostile" / "gradescope_forges_results.py"
-SUPERVISE = ("import sys; from grader.gradescope.run import run_in_gradescope; "
+SUPERVISE = ("import sys; from grader.integrations.gradescope.run import run_in_gradescope; "
              "sys.exit(run_in_gradescope(sys.argv[1], student=sys.argv[2] or None, "
              "sandbox=sys.argv[3] == 'sandbox'))")
 
@@ -126,7 +126,7 @@ def test_as_another_user_a_killed_grader_still_writes_its_own_results(place):
 
 
 def test_in_the_sandbox_the_results_folder_is_not_even_there(place):
-    from grader import sandbox
+    from grader.running import sandbox
 
     available, reason = sandbox.available()
     if not available:

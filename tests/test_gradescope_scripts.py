@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.gradescope.build import PYTHON_RECORD, build_autograder
+from grader.integrations.gradescope.build import PYTHON_RECORD, build_autograder
 from test_gradescope import AS_ROOT, cli
 
 PYENV = Path("/root/.pyenv/versions")

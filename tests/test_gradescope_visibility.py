@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from grader.batch.outcome import GRADED, MISSING, RoleOutcome
-from grader.gradescope.build import build_autograder
-from grader.gradescope.results import gradescope_results
-from grader.gradescope.run import run_in_gradescope
-from grader.gradescope.visibility import CONFIG_NAME, Settings, check_ids, from_options, warnings
-from grader.results import CheckResult, Status
+from grader.integrations.gradescope.build import build_autograder
+from grader.integrations.gradescope.results import gradescope_results
+from grader.integrations.gradescope.run import run_in_gradescope
+from grader.integrations.gradescope.visibility import CONFIG_NAME, Settings, check_ids, from_options, warnings
+from grader.judging.results import CheckResult, Status
 from test_batch_support import fake_grade, make_report, text_render
 from test_gradescope import _autograder, _results, student_kwargs
 

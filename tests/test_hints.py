@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader import hints
+from grader.judging import hints
 
 
 @pytest.mark.parametrize("error, message, expected", [
@@ -32,7 +32,7 @@ def test_unknown_errors_get_no_invented_hint():
 
 
 def test_a_port_given_as_text_gets_its_hint_in_python_3_9_words_too():
-    from grader import hints
+    from grader.judging import hints
 
     old = "an integer is required (got type str)"
     assert hints.for_error("TypeError", old, '  s.connect((HOST, "12345"))\n') == hints.PORT_NOT_NUMBER

@@ -1,10 +1,10 @@
-"""grader/hosts.py: a host name the resolver says does not exist, and the note it gives."""
+"""grader/judging/hosts.py: a host name the resolver says does not exist, and the note it gives."""
 from __future__ import annotations
 
 import pytest
 
 from conftest import FIXTURES
-from grader import hosts
+from grader.judging import hosts
 from grader.grading import grade_file
 
 INVALID = "server-ip-address.invalid"  # RFC 6761: .invalid names never exist

@@ -1,4 +1,4 @@
-"""What grader/kernel.py reads of /proc: which socket holds a connection, and which sockets a
+"""What grader/running/kernel.py reads of /proc: which socket holds a connection, and which sockets a
 process holds.  Real loopback connections in this process, closed at the end."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from grader import kernel
+from grader.running import kernel
 
 pytestmark = pytest.mark.skipif(not kernel.IS_LINUX, reason="/proc is Linux's")
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from conftest import FIXTURES, ROOT
-from grader.exercise import ROLES
+from grader.exercises.default import ROLES
 from grader.grading import grade_file
-from grader.launch import RUNS, start_program
+from grader.running.launch import RUNS, start_program
 
 
 def test_every_role_says_how_many_runs_it_takes():
@@ -58,7 +58,7 @@ def test_a_started_program_waits_for_its_session():
 def test_a_program_under_the_compiled_probe_gets_the_same_report(monkeypatch, name, sandbox):
     # What batch mode runs: the probe compiled once for all programs, in a folder of its own
     # that a sandboxed program must see too.
-    from grader import probe, sandbox as sandboxing
+    from grader.running import probe, sandbox as sandboxing
     from grader.grading import GradeOptions
 
     if sandbox and not sandboxing.available()[0]:

@@ -5,7 +5,7 @@ import string
 
 from hypothesis import assume, given, strategies as st
 
-from grader.matching import (Line, contains_as_bytes_repr, contains_as_text, find_line, lines_match,
+from grader.judging.matching import (Line, contains_as_bytes_repr, contains_as_text, find_line, lines_match,
                              normalize)
 
 EXPECTED = ["Waiting for connection...", "Connection request accepted!", "Message sent!",
@@ -92,7 +92,7 @@ def test_the_second_message_has_the_shape_of_the_first(message):
 def test_the_closest_line_search_prunes_nothing_that_could_win(expected, texts):
     import difflib
 
-    from grader.matching import CLOSE_ENOUGH, closest
+    from grader.judging.matching import CLOSE_ENOUGH, closest
 
     lines = [Line(t, i) for i, t in enumerate(texts)]
     best, best_ratio = None, CLOSE_ENOUGH  # brute force: every line, the full comparison
@@ -134,7 +134,7 @@ def test_a_phrase_counts_where_its_last_character_was_written():
 
 
 def test_the_closest_line_is_close_and_never_another_handout_line():
-    from grader.matching import closest
+    from grader.judging.matching import closest
 
     lines = [Line("Waiting for reply...", 0), Line("Message received", 1)]
     assert closest("Waiting for connection...", lines, EXPECTED) is None

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import FIXTURES, ROOT
-from grader import launch
+from grader.running import launch
 from grader.batch.run import BatchOptions, run_batch
 from grader.grading import grade_file
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from conftest import FIXTURES, grader_processes
 from grader.__main__ import main
-from grader.exercise import HELLO_WORLD
-from grader.exercise_file import find_exercise
-from grader.pair import explain, run_pair
+from grader.exercises.default import HELLO_WORLD
+from grader.exercises.loader import find_exercise
+from grader.labday.pair import explain, run_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "reference"
@@ -169,10 +169,10 @@ def test_the_command_line_exit_codes(tmp_path, capsys):
 
 
 def test_datagram_labs_are_refused_with_a_clear_message(capsys, monkeypatch):
-    import grader.exercise_file
+    import grader.exercises.loader
 
     # A datagram lab as the command line would load it (the shipped one may not exist yet).
-    monkeypatch.setattr(grader.exercise_file, "find_exercise",
+    monkeypatch.setattr(grader.exercises.loader, "find_exercise",
                         lambda name: HELLO_WORLD._replace(transport="udp", id="udp_hello"))
     code = main(["pair", "--exercise", "udp_hello", str(REFERENCE / "server.py"), str(REFERENCE / "client.py")])
     assert code == 2
@@ -219,7 +219,7 @@ conn.close()
 
 
 def test_an_ipv6_server_meets_an_ipv6_client_and_an_ipv4_client_is_told_why_not(tmp_path):
-    from grader.stress import ipv6_loopback
+    from grader.labday.stress import ipv6_loopback
 
     if not ipv6_loopback():
         import pytest

@@ -16,9 +16,9 @@ import time
 import pytest
 
 from conftest import ROOT
-from grader import partner
-from grader.exercise import HELLO_WORLD
-from grader.exercise_file import find_exercise, shipped_names
+from grader.labday import partner
+from grader.exercises.default import HELLO_WORLD
+from grader.exercises.loader import find_exercise, shipped_names
 
 ENV = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT))
 

@@ -10,9 +10,9 @@ import time
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import ROOT
-from grader.exercise import HELLO_WORLD
+from grader.exercises.default import HELLO_WORLD
 from grader.grading import grade_file
-from grader.peers import ReferenceClient, ReferenceServer
+from grader.running.peers import ReferenceClient, ReferenceServer
 
 messages = st.binary(min_size=1, max_size=3000)
 printable = st.text(alphabet=string.ascii_letters + string.digits + " !?.,", min_size=1, max_size=40) \

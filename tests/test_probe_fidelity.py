@@ -2,7 +2,7 @@
 the real one raises, with the same message; the file is compiled as ``python3 FILE`` compiles
 it; tracebacks show their source lines, with and without the sandbox.
 
-The probe is run here by hand, as grader.launch runs it (``python -S -u bootstrap.py FILE`` with
+The probe is run here by hand, as grader.running.launch runs it (``python -S -u bootstrap.py FILE`` with
 the event and control pipes), so each case costs one interpreter start.  Other interpreters can
 be compared too: GRADER_TEST_PYTHONS="/path/python3.9:/path/python3.13".
 """
@@ -23,11 +23,11 @@ from typing import List, Tuple
 import pytest
 
 from conftest import ROOT
-from grader import sandbox
+from grader.running import sandbox
 from grader.grading import GradeOptions, grade_file
 from grader.report.text import render_text
 
-BOOTSTRAP = ROOT / "grader" / "probe" / "bootstrap.py"
+BOOTSTRAP = ROOT / "grader" / "running" / "probe" / "bootstrap.py"
 PYTHONS = [sys.executable] + [p for p in os.environ.get("GRADER_TEST_PYTHONS", "").split(os.pathsep) if p]
 
 

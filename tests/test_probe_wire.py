@@ -13,7 +13,7 @@ from conftest import ROOT
 
 
 def _load_probe():
-    spec = importlib.util.spec_from_file_location("probe_under_test", ROOT / "grader" / "probe" / "bootstrap.py")
+    spec = importlib.util.spec_from_file_location("probe_under_test", ROOT / "grader" / "running" / "probe" / "bootstrap.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # defines functions only: hooks are installed by main()
     return module
@@ -58,7 +58,7 @@ def test_a_long_piece_of_console_text_stays_one_line():
 @given(st.dictionaries(st.sampled_from(["role", "display_path", "hold", "memory", "connect_host"]),
                        st.one_of(text, st.integers(), st.floats(allow_nan=False, allow_infinity=False))))
 def test_the_configuration_arrives_whatever_it_holds(config):
-    from grader.runner import ProgramRun
+    from grader.running.runner import ProgramRun
 
     sent = []
     run = ProgramRun(ROOT / "reference" / "server.py", on_event=lambda event: None)

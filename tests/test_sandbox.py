@@ -1,4 +1,4 @@
-"""``--sandbox``: the program in its own network, PID and mount namespaces (grader/sandbox.py).
+"""``--sandbox``: the program in its own network, PID and mount namespaces (grader/running/sandbox.py).
 
 Skipped, with the reason, where namespaces are not available.  The sandbox-only hostile
 fixtures run here and nowhere else: unsandboxed they would really write, read and kill.
@@ -19,7 +19,8 @@ from unittest import mock
 import pytest
 
 from conftest import ROOT, Fixture, descriptors_taken_past
-from grader import grading, launch, processes, sandbox, sandbox_init, session, tempdirs
+from grader import grading
+from grader.running import launch, processes, sandbox, sandbox_init, session, tempdirs
 from grader.grading import GradeOptions
 from test_containment import foreign_server, grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
 
@@ -58,7 +59,7 @@ def test_hostile_programs_are_contained_in_the_sandbox_too(name):
 def test_writes_outside_its_directory_fail(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADER_TEST_OUTSIDE", str(tmp_path))
     monkeypatch.setenv("GRADER_TEST_HOME", os.path.expanduser("~"))
-    probe = ROOT / "grader" / "probe" / "bootstrap.py"
+    probe = ROOT / "grader" / "running" / "probe" / "bootstrap.py"
     before = hashlib.sha256(probe.read_bytes()).hexdigest()
     report = grade_contained(hostile("writes_outside"), grade_sandboxed)
     assert "WROTE" not in report.stdout and report.stdout.count("blocked") == 6, report.stdout
@@ -114,10 +115,10 @@ def test_unhooked_sockets_reach_nothing_outside(foreign_server):  # noqa: F811
 def test_the_sandbox_works_without_root_through_a_user_namespace():
     code = ("import sys\n"
             "from pathlib import Path\n"
-            "from grader import sandbox, session\n"
+            "from grader.running import sandbox, session\n"
             "ok, why = sandbox.available()\n"
             "if not ok: print('unavailable', why); sys.exit(0)\n"
-            "from grader.exercise import HELLO_WORLD\n"
+            "from grader.exercises.default import HELLO_WORLD\n"
             "t = session.run_session('server', Path(sys.argv[1]), HELLO_WORLD, b'Hello World!', 5, sandbox=True)\n"
             "print('received', t.peer.received.decode(), 'exit', t.exit_status)\n")
     result = subprocess.run(
@@ -252,7 +253,7 @@ def _outcome(function, *args):
 def test_the_sandbox_goes_when_the_grader_dies(tmp_path):
     code = ("import sys, time\n"
             "from pathlib import Path\n"
-            "from grader import launch, sandbox\n"
+            "from grader.running import launch, sandbox\n"
             "run = launch.start_program(Path(sys.argv[1]), sandbox=True)\n"
             "run.sandbox.started()  # the program's process exists\n"
             "print(sandbox._fork_server().process.pid, run.process.pid, run.marker, flush=True)\n"

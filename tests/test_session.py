@@ -61,11 +61,11 @@ def test_a_grader_with_many_files_open_still_configures_its_program(role):
 
 def _judged(role, events, peer, stopped_because=None, exit_status=0, source=b""):
     """The checks' outcomes on a made-up trace (for causes a real run reaches only rarely)."""
-    from grader.checks import Context
-    from grader.checks.facts import Facts
-    from grader.exercise import HELLO_WORLD
-    from grader.runner import CapturedStream, RunOutput
-    from grader.session import Trace
+    from grader.judging.checks import Context
+    from grader.judging.checks.facts import Facts
+    from grader.exercises.default import HELLO_WORLD
+    from grader.running.runner import CapturedStream, RunOutput
+    from grader.running.session import Trace
 
     output = RunOutput(CapturedStream("", 0), CapturedStream("", 0), exit_status, 0, 0)
     trace = Trace(role=role, message=b"Hello World!", events=events, peer=peer, output=output,
@@ -75,10 +75,10 @@ def _judged(role, events, peer, stopped_because=None, exit_status=0, source=b"")
 
 
 def test_a_server_stuck_in_recv_after_sending_is_not_told_to_send_first():
-    from grader import hints
-    from grader.checks import common
-    from grader.peers import Observation
-    from grader.session import STALLED_RECV
+    from grader.judging import hints
+    from grader.judging.checks import common
+    from grader.running.peers import Observation
+    from grader.running.session import STALLED_RECV
 
     peer = Observation()
     peer.connected, peer.received, peer.received_total, peer.ended = True, b"Hello World!", 12, "stopped"
@@ -99,7 +99,7 @@ def test_an_error_python_refuses_the_file_for_gets_a_hint_that_fits(tmp_path, so
     import subprocess
     import sys
 
-    from grader import hints
+    from grader.judging import hints
 
     path = tmp_path / "prog.py"
     path.write_bytes(source)
@@ -118,8 +118,8 @@ def test_a_spinning_program_is_stopped_on_time_beside_cpu_burners():
     import time
     from pathlib import Path
 
-    from grader.exercise import HELLO_WORLD
-    from grader.session import STOPPED_TIME_LIMIT, run_session
+    from grader.exercises.default import HELLO_WORLD
+    from grader.running.session import STOPPED_TIME_LIMIT, run_session
 
     burn = "import time\nend = time.monotonic() + 15\nwhile time.monotonic() < end:\n    pass\n"
     burners = [subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.DEVNULL) for _ in range(2)]

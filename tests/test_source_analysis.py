@@ -15,7 +15,7 @@ import pytest
 
 from grader.batch.run import BatchOptions, run_batch
 from grader.grading import TEMPLATES, GradeOptions, grade_file, is_blank_template, shadows_socket_module
-from grader.inputs import InputError, read_program
+from grader.running.inputs import InputError, read_program
 
 ODD_SOURCES = {
     "minus": b"x = " + b"-" * 200_000 + b"1\n",  # MemoryError in the parser

@@ -7,11 +7,11 @@ import pytest
 
 from conftest import grader_processes
 from grader.__main__ import main
-from grader.exercise import HELLO_WORLD
-from grader.exercise_file import find_exercise
+from grader.exercises.default import HELLO_WORLD
+from grader.exercises.loader import find_exercise
 from grader.grading import GradeOptions, grade_file
-from grader.results import Report
-from grader.stress import ipv6_loopback
+from grader.judging.results import Report
+from grader.labday.stress import ipv6_loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "reference"
@@ -212,9 +212,9 @@ def test_the_robustness_section_in_text_and_json(tmp_path, capsys):
 
 
 def test_stress_is_refused_for_datagram_labs(capsys, monkeypatch):
-    import grader.exercise_file
+    import grader.exercises.loader
 
-    monkeypatch.setattr(grader.exercise_file, "find_exercise",
+    monkeypatch.setattr(grader.exercises.loader, "find_exercise",
                         lambda name: HELLO_WORLD._replace(transport="udp", id="udp_hello"))
     assert main(["server", str(REFERENCE / "server.py"), "--stress", "--exercise", "udp_hello"]) == 2
     assert "--stress is not supported for datagram labs yet" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from typing import List
 import pytest
 
 from conftest import ROOT, TEST_SESSION
-from grader import processes
+from grader.running import processes
 from grader.grading import GradeOptions, grade_file
 from test_containment import grade_contained, hostile, private_tmp  # noqa: F401 (fixtures)
 

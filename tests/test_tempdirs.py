@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import tempdirs
+from grader.running import tempdirs
 from grader.grading import GradeOptions, grade_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def temp_base(tmp_path, monkeypatch):
 
 def _stale_folder(base: Path, kind: str = "run") -> Path:
     """A folder made by a grader process that has since ended (as after a SIGKILL)."""
-    code = "from grader import tempdirs; print(tempdirs.make(%r))" % kind
+    code = "from grader.running import tempdirs; print(tempdirs.make(%r))" % kind
     env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(base))
     made = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           check=True, timeout=60).stdout.strip()

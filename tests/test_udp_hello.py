@@ -15,12 +15,12 @@ import textwrap
 import pytest
 
 from conftest import ROOT
-from grader.checks import Context, evaluate
-from grader.checks.facts import Facts
-from grader.exercise_file import ExerciseError, find_exercise, load_exercise
+from grader.judging.checks import Context, evaluate
+from grader.judging.checks.facts import Facts
+from grader.exercises.loader import ExerciseError, find_exercise, load_exercise
 from grader.grading import grade_file
-from grader.results import Status
-from grader.session import run_session
+from grader.judging.results import Status
+from grader.running.session import run_session
 
 UDP_HELLO = find_exercise("udp_hello")
 REFERENCE = ROOT / "reference" / "udp_hello"
@@ -177,7 +177,7 @@ def test_grading_a_tcp_lab_never_loads_the_datagram_judges():
         from grader.grading import grade_file
         report = grade_file("server", %r)
         assert report.score == report.max_score, report
-        print("grader.checks.datagram" in sys.modules)
+        print("grader.judging.checks.datagram" in sys.modules)
         ''' % str(ROOT / "reference" / "server.py"))
     out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from grader.peers_udp import MAX_DATAGRAMS, RECEIVE_LIMIT, ReferenceUdpClient, ReferenceUdpServer
+from grader.running.peers_udp import MAX_DATAGRAMS, RECEIVE_LIMIT, ReferenceUdpClient, ReferenceUdpServer
 
 
 def _program_socket() -> socket.socket:

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from grader import events
+from grader.running import events
 from test_probe_fidelity import BOOTSTRAP, PYTHONS, run_probe
 
 # (method, positional arguments, keyword arguments): calls the real methods of an unconnected

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, ROOT
-from grader import sandbox, tempdirs
-from grader.exercise import HELLO_WORLD
-from grader.session import (DEFAULT_REQUEST, STALLED_ACCEPT_UDP, STALLED_RECVFROM, STOPPED_TIME_LIMIT,
+from grader.running import sandbox, tempdirs
+from grader.exercises.default import HELLO_WORLD
+from grader.running.session import (DEFAULT_REQUEST, STALLED_ACCEPT_UDP, STALLED_RECVFROM, STOPPED_TIME_LIMIT,
                             run_session)
 
 REFERENCE = ROOT / "reference" / "udp_hello"

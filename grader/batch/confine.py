@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional, Set, Tuple
 
-from grader.inputs import read_regular_file
+from grader.running.inputs import read_regular_file
 
 MAX_DEPTH = 16  # folders within a student's folder
 MAX_ENTRIES = 5_000  # entries looked at per student (a committed virtualenv holds thousands)
-MAX_FILE_BYTES = (1 << 20) + 1  # what the grader reads of a program (grader.inputs bounds it)
+MAX_FILE_BYTES = (1 << 20) + 1  # what the grader reads of a program (grader.running.inputs bounds it)
 
 
 class LinkOut(OSError):

@@ -43,7 +43,7 @@ from grader.batch import confine, source, yaml_subset
 from grader.batch.archives import unpack_archives
 from grader.batch.clutter import is_clutter
 from grader.batch.roles import assign_roles, is_python_file
-from grader.inputs import InputError
+from grader.running.inputs import InputError
 
 GRADESCOPE = "Gradescope export"
 CANVAS = "Canvas export"

@@ -11,8 +11,8 @@ import unicodedata
 from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from grader.batch.outcome import ERROR, MISSING, StudentResult
-from grader.exercise import ROLES
-from grader.results import Report
+from grader.exercises.default import ROLES
+from grader.judging.results import Report
 
 TextRenderer = Callable[[Report], str]
 

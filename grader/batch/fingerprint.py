@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping
 
 import grader
-from grader.steps import Exercise
+from grader.exercises.steps import Exercise
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ import re
 from typing import List, Sequence
 
 from grader.batch.outcome import StudentResult
-from grader.exercise import HELLO_WORLD, ROLES, Exercise
+from grader.exercises.default import HELLO_WORLD, ROLES, Exercise
 from grader.report.safe_text import markup_text
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
 from grader.batch.discover import Person
-from grader.exercise import HELLO_WORLD, ROLES, Exercise
-from grader.results import Report
+from grader.exercises.default import HELLO_WORLD, ROLES, Exercise
+from grader.judging.results import Report
 
 GRADED = "graded"
 MISSING = "missing"

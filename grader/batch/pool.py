@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from grader.batch.outcome import ERROR, GRADED, RoleOutcome
-from grader.inputs import InputError
-from grader.results import Report
+from grader.running.inputs import InputError
+from grader.judging.results import Report
 
 GradeFunction = Callable[[str, Path], Report]
 

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from grader.exercise import CLIENT, ROLES, SERVER
-from grader.inputs import read_regular_file
+from grader.exercises.default import CLIENT, ROLES, SERVER
+from grader.running.inputs import read_regular_file
 
 PYTHON_SUFFIXES = (".py", ".pyw")
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO
 
 import grader
-from grader import tempdirs
+from grader.running import tempdirs
 from grader.batch import source
-from grader.batch.canvas_import import (CANVAS_IMPORT_CSV, canvas_rows, check_assignment_name,
+from grader.integrations.canvas import (CANVAS_IMPORT_CSV, canvas_rows, check_assignment_name,
                                         render_canvas_csv, summary_lines)
 from grader.batch.discover import CANVAS, Discovery, Submission, discover, suspicious
 from grader.batch.feedback import feedback_text, file_names
@@ -31,10 +31,10 @@ from grader.batch.gradebook import render_csv
 from grader.batch.outcome import ERROR, MISSING, RoleOutcome, StudentResult, role_max_score
 from grader.batch.pool import GradeFunction, PoolResult, Progress, Task, default_jobs, grade_all
 from grader.batch.summary import summary_text
-from grader.exercise import HELLO_WORLD, ROLES, Exercise
-from grader.inputs import InputError
+from grader.exercises.default import HELLO_WORLD, ROLES, Exercise
+from grader.running.inputs import InputError
 from grader.report.safe_text import markup_text, writable
-from grader.results import Report
+from grader.judging.results import Report
 
 RESULTS_JSON = "results.json"
 
@@ -52,7 +52,7 @@ class BatchOptions:
     jobs: Optional[int] = None  # None: default_jobs()
     timeout: Optional[float] = None  # None: the exercise's limit
     strict: bool = False
-    sandbox: bool = False  # run programs in the namespaces sandbox (grader.sandbox)
+    sandbox: bool = False  # run programs in the namespaces sandbox (grader.running.sandbox)
     force: bool = False  # regrade everyone, even unchanged students
     junit: bool = False  # also write junit.xml
     single_student: bool = False  # grade one student with many Python files (see suspicious())
@@ -82,7 +82,7 @@ class LivePrograms:
         self.folders: Dict[Path, Path] = {}
 
     def start(self, path: Path, sandbox: bool, count: int) -> list:
-        from grader.launch import start_program
+        from grader.running.launch import start_program
 
         # The student's folder when there is one; else start_program's own default.
         where = {"folder": self.folders[path]} if path in self.folders else {}
@@ -120,9 +120,9 @@ class LivePrograms:
 
 def _engine_grade(options: BatchOptions, live: LivePrograms) -> GradeFunction:
     from grader.grading import GradeOptions, grade_file  # the single-program grader
-    from grader.inputs import read_program
-    from grader.launch import RUNS
-    from grader.probe import compile_probe
+    from grader.running.inputs import read_program
+    from grader.running.launch import RUNS
+    from grader.running.probe import compile_probe
 
     compile_probe()  # once for the whole class, not once per program
 

@@ -15,8 +15,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Dict, Iterator, List, Tuple
 
-from grader import tempdirs
-from grader.inputs import InputError
+from grader.running import tempdirs
+from grader.running.inputs import InputError
 
 MAX_UNPACKED_BYTES = 1_000_000_000  # a class of 400 small programs is a few MB
 MAX_MEMBERS = 50_000

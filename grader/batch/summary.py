@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import List, Sequence, Tuple
 
 from grader.batch.outcome import ERROR, LATE, MISSING, StudentResult
-from grader.exercise import HELLO_WORLD, ROLES, Exercise
+from grader.exercises.default import HELLO_WORLD, ROLES, Exercise
 from grader.report.safe_text import markup_text
-from grader.results import Status
+from grader.judging.results import Status
 
 
 def failed_checks(results: Sequence[StudentResult],

@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Callable, Dict, List, Tuple
 
 if TYPE_CHECKING:
-    from grader.results import Report
+    from grader.judging.results import Report
 
 RENDERERS: Dict[str, Tuple[str, str]] = {
     "text": ("grader.report.text", "render_text_reports"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
-    from grader.results import Report
+    from grader.judging.results import Report
 
 QUOTE_CHARS = 200  # one quoted line, message, datum or error message
 TEXT_CHARS = 2_000  # one expected/actual/hint/note sentence, quotes included (a net: quotes are cut)
@@ -44,7 +44,7 @@ def _text(value: Optional[str]) -> Optional[str]:
 def bounded(report: "Report") -> "Report":
     """``report`` with every text it quotes within the bounds above (the same report when it
     already was): what every renderer, and the JSON report, is made from."""
-    from grader.results import TimelineEntry
+    from grader.judging.results import TimelineEntry
 
     checks = tuple(c._replace(expected=_text(c.expected), actual=_text(c.actual), hint=_text(c.hint),
                               reason=_text(c.reason), notes=tuple(quoted(n, TEXT_CHARS) for n in c.notes))

@@ -17,9 +17,9 @@ import base64
 import json
 from typing import Any, Dict, List, Optional
 
-from grader.exercise import HELLO_WORLD, Exercise
+from grader.exercises.default import HELLO_WORLD, Exercise
 from grader.report.safe_text import writable
-from grader.results import CheckResult, Report, Status
+from grader.judging.results import CheckResult, Report, Status
 
 VERSION = 1  # the version of the result format the reporter and Classroom's graders write
 

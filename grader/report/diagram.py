@@ -1,7 +1,7 @@
 """The exchange as a picture: a sequence diagram of one grading, as inline SVG, with the same
 steps as a list of text beside it (for screen readers, and for copying).
 
-It is drawn from the timeline's entries that carry a diagram ``kind`` (``grader.timeline``), so
+It is drawn from the timeline's entries that carry a diagram ``kind`` (``grader.judging.timeline``), so
 it works for any exercise: two lifelines, the program ("your server") and the counterpart
 ("reference client"); the program's prints and a few of its calls as notes on its lifeline;
 arrows for the connection, each piece of data, each side's close (FIN), a reset and datagrams;
@@ -22,7 +22,7 @@ import re
 from typing import List, NamedTuple, Optional, Tuple
 
 from grader.report.safe_text import markup_text
-from grader.results import (CLOSE, CONNECT, CRASH, DATA, DATAGRAM, NOTE, PRINT, RESET, SEEN_CLOSE, STOP, Report,
+from grader.judging.results import (CLOSE, CONNECT, CRASH, DATA, DATAGRAM, NOTE, PRINT, RESET, SEEN_CLOSE, STOP, Report,
                             TimelineEntry)
 
 MAX_STEPS = 80  # rows drawn at most (a flooding program): the rest is counted, the timeline has it

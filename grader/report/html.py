@@ -22,11 +22,11 @@ from urllib.parse import quote
 from grader.batch.feedback import missing_advice
 from grader.batch.outcome import MISSING, StudentResult
 from grader.batch.summary import failed_checks
-from grader.exercise import HELLO_WORLD, ROLES, Exercise
+from grader.exercises.default import HELLO_WORLD, ROLES, Exercise
 from grader.report.diagram import render_figure
 from grader.report.html_assets import CSS, HEAD_SCRIPT, SCRIPT
 from grader.report.safe_text import markup_text
-from grader.results import Report, Status
+from grader.judging.results import Report, Status
 
 MAX_OUTPUT_CHARS = 20_000  # a flooding program's output is cut here (the JSON keeps it all)
 

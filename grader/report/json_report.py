@@ -8,7 +8,7 @@ import json
 from typing import List
 
 from grader.report.safe_text import writable
-from grader.results import Report
+from grader.judging.results import Report
 
 
 def render_json(reports: List[Report], *, color: bool = False, verbose: bool = False) -> str:

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from typing import Iterable, List, Sequence, Tuple
 
 from grader.report.safe_text import markup_text
-from grader.results import CheckResult, Report, Status
+from grader.judging.results import CheckResult, Report, Status
 
 MAX_OUTPUT_CHARS = 50_000
 
@@ -109,7 +109,7 @@ def render_junit(reports: List[Report], *, color: bool = False, verbose: bool = 
 def render_junit_batch(results: Sequence["object"], exercise: "object" = None) -> str:
     """One suite per student and role (``results`` are batch ``StudentResult`` values), graded
     in ``exercise`` (default: Hello World)."""
-    from grader.exercise import HELLO_WORLD, ROLES
+    from grader.exercises.default import HELLO_WORLD, ROLES
 
     exercise = exercise or HELLO_WORLD
     suites: List[ET.Element] = []

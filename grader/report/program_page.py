@@ -13,7 +13,7 @@ from typing import List
 from grader.report.diagram import DIAGRAM_CSS, lane_names, render_figure
 from grader.report.safe_text import markup_text
 from grader.report.text import student_traceback
-from grader.results import Report, Status
+from grader.judging.results import Report, Status
 
 _CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328;

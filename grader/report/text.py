@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from grader.results import CheckResult, Report, Status
+from grader.judging.results import CheckResult, Report, Status
 
 _MARK = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.SKIPPED: "SKIP"}
 _COLOUR = {Status.PASSED: "\033[32m", Status.FAILED: "\033[31m", Status.SKIPPED: "\033[33m"}

@@ -1,0 +1,257 @@
+"""The reference counterparts of a datagram (UDP) lab, run in the grader's process, and what they
+observed.
+
+The datagram twins of ``grader.running.peers``: the authority for what the program sent, since the
+program can write anything into its own event log but cannot forge what arrived here.  UDP has
+no connection, so there is no end of stream to see: a counterpart records every datagram (its
+bytes, its sender, whether the program's process was alive then) until the session stops it.
+
+* ``ReferenceUdpClient`` (grading a server): once the session has seen the server's socket bound
+  (and the kernel confirmed it is the program's), it sends one request datagram there and
+  records every datagram that comes back.  A second socket, ``elsewhere``, stands for "any other
+  address": the probe routes a datagram the server addresses anywhere but the client's own port
+  there, so a reply sent to a hard-coded address is seen, and seen not to reach the client.
+* ``ReferenceUdpServer`` (grading a client): bound on a loopback ephemeral port (every datagram
+  and UDP connect of the client is routed there), it answers the first request with the message,
+  to the sender's address, and records everything.
+
+Datagrams are handled under one lock, by the counterpart's thread as they arrive and by
+``catch_up`` when the session asks: a datagram the program sent has reached the counterpart's
+socket by the time its send event arrives (loopback delivers within the call), so after
+``catch_up`` the session knows everything the counterpart has answered (its stall decision).
+"""
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+from typing import Callable, List, NamedTuple, Optional, Tuple
+
+RECEIVE_LIMIT = 1 << 16  # bytes kept of what the program sent us, in all
+MAX_DATAGRAMS = 200  # datagrams recorded per list; past it only ``received_total`` counts
+_LARGEST = 65535  # the largest datagram there is
+
+Address = Tuple[str, int]
+
+
+class Datagram(NamedTuple):
+    data: bytes  # what was kept of it (RECEIVE_LIMIT)
+    address: Address  # the sender (received) or the destination (sent)
+    at: float  # time.monotonic()
+    size: int  # its whole size
+    # Received: whether the program's process was alive when it arrived (None: not asked).
+    program_alive: Optional[bool] = None
+
+
+class DatagramObservation:
+    """What a datagram counterpart saw, in its own words (filled in as it happens)."""
+
+    def __init__(self) -> None:
+        self.own_address: Optional[Address] = None  # the counterpart's socket
+        # Grading a server: where the request was sent (the program's bound socket); grading a
+        # client: the sender of the first request.  None: no exchange began.
+        self.program_address: Optional[Address] = None
+        self.sent: List[Datagram] = []  # what this counterpart sent (the request or the reply)
+        self.send_error: Optional[str] = None
+        self.received: List[Datagram] = []  # datagrams that reached its own socket
+        # Grading a server: datagrams the program addressed elsewhere than the sender's address
+        # (the probe routed them to the counterpart's stand-in for "anywhere else").
+        self.elsewhere: List[Datagram] = []
+        self.received_total = 0  # datagrams received in all, both sockets, recorded or not
+        # The kernel's inode of the program's socket (grading a server: the one it bound, once
+        # confirmed as the program's; grading a client: the one its request came from).  0: no
+        # socket of the program there; None: cannot be told (or never asked).
+        self.program_socket: Optional[int] = None
+        self.stopped_at: Optional[float] = None  # when the session stopped it
+
+    def delivered_to(self, port: int) -> int:
+        """How many datagrams this counterpart sent to ``port`` (the program's socket)."""
+        return sum(1 for d in self.sent if d.address[1] == port)
+
+
+class _DatagramCounterpart(threading.Thread):
+    """Shared machinery: sockets read as datagrams arrive, a stop that wakes the thread at once
+    and reads what is already queued first."""
+
+    def __init__(self, deadline: float, program_alive: Callable[[], bool], on_done: Callable[[], None],
+                 name: str, new_socket: Callable[[int, int], socket.socket], sockets: int,
+                 inspect: Optional[Callable[[Address], Optional[int]]] = None, tcp_guard: bool = False):
+        super().__init__(daemon=True, name=name)
+        self.deadline = deadline
+        self.program_alive = program_alive
+        self.on_done = on_done
+        self.inspect = inspect  # asks the kernel for the program's socket at an address
+        self.observation = DatagramObservation()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.done = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self.sockets: List[socket.socket] = []
+        # ``tcp_guard``: a TCP socket bound, never listening, on the first socket's port number,
+        # so that a TCP connect routed there (a SOCK_STREAM client in a UDP lab) is refused, as
+        # on the lab's computers, and never reaches another program listening on that number.
+        self._tcp_guard: Optional[socket.socket] = None
+        try:
+            for number in range(sockets):
+                self.sockets.append(self._bound(new_socket, tcp_guard and number == 0))
+        except OSError:
+            self._close()
+            raise
+        self.observation.own_address = self.sockets[0].getsockname()[:2]
+
+    def _bound(self, new_socket, tcp_guard: bool) -> socket.socket:
+        """A non-blocking UDP socket on a loopback ephemeral port; with ``tcp_guard``, one whose
+        number is free for TCP too (a few tries; the last one is kept, guarded or not)."""
+        for attempt in range(1, 9):
+            sock = new_socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind(("127.0.0.1", 0))
+                sock.setblocking(False)
+                if not tcp_guard or self._guard(new_socket, sock.getsockname()) or attempt == 8:
+                    return sock
+            except OSError:
+                sock.close()
+                raise
+            sock.close()  # that number is taken for TCP: another one
+        raise AssertionError("unreachable: the last try returns")
+
+    def _guard(self, new_socket, address: Address) -> bool:
+        guard = new_socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            guard.bind(address)
+        except OSError:
+            guard.close()
+            return False
+        self._tcp_guard = guard
+        return True
+
+    @property
+    def address(self) -> Address:
+        return self.observation.own_address
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Read what has arrived, stop, and join."""
+        self._stopping.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        if self.is_alive():
+            self.join(timeout)
+        elif not self.done.is_set():  # never started: still read what came and close
+            self.catch_up()
+            self._finish()
+
+    def catch_up(self) -> None:
+        """Handle every datagram already queued on the counterpart's sockets, now."""
+        with self._lock:
+            for sock in self.sockets:
+                self._drain(sock)
+
+    def run(self) -> None:
+        try:
+            with selectors.DefaultSelector() as selector:
+                for sock in self.sockets + [self._wake_r]:
+                    selector.register(sock, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    remaining = self.deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    ready = [key.fileobj for key, _ in selector.select(remaining)]
+                    if any(sock in ready for sock in self.sockets):
+                        self.catch_up()
+            self.catch_up()  # what arrived before the stop counts
+        finally:
+            self._finish()
+
+    def _drain(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                data, sender = sock.recvfrom(_LARGEST)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. an ICMP error reported on the socket: not a datagram
+                return
+            self.observation.received_total += 1
+            self._on_datagram(sock, data, sender[:2])
+
+    def _record(self, into: List[Datagram], data: bytes, sender: Address) -> Datagram:
+        kept = sum(len(d.data) for d in self.observation.received + self.observation.elsewhere)
+        datagram = Datagram(data[:max(0, RECEIVE_LIMIT - kept)], sender, time.monotonic(), len(data),
+                            self.program_alive())
+        if len(into) < MAX_DATAGRAMS:
+            into.append(datagram)
+        return datagram
+
+    def _send(self, data: bytes, to: Address) -> None:
+        obs = self.observation
+        at = time.monotonic()  # before: the program may have it before this thread runs again
+        try:
+            self.sockets[0].sendto(data, to)
+        except OSError as exc:
+            obs.send_error = "%s: %s" % (type(exc).__name__, exc)
+            return
+        obs.sent.append(Datagram(data, to, at, len(data)))
+
+    def _on_datagram(self, sock: socket.socket, data: bytes, sender: Address) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        for sock in self.sockets + [self._wake_r, self._wake_w]:
+            sock.close()
+        if self._tcp_guard is not None:
+            self._tcp_guard.close()
+
+    def _finish(self) -> None:
+        if self.done.is_set():
+            return
+        self.observation.stopped_at = time.monotonic()
+        self._close()
+        self.done.set()
+        self.on_done()
+
+
+class ReferenceUdpClient(_DatagramCounterpart):
+    """Sends one request to the student's server (``send_request``) and records the replies."""
+
+    def __init__(self, request: bytes, deadline: float, program_alive: Callable[[], bool],
+                 on_done: Callable[[], None],
+                 new_socket: Callable[[int, int], socket.socket] = socket.socket, inspect=None):
+        super().__init__(deadline, program_alive, on_done, "reference-udp-client", new_socket, 2, inspect)
+        self.request = request
+        self.elsewhere_address: Address = self.sockets[1].getsockname()[:2]
+
+    def send_request(self, to: Address, program_socket: Optional[int] = None) -> None:
+        """Send the request to the server's socket at ``to`` (once; later calls do nothing).
+        ``program_socket``: the kernel's inode of that socket, as the session found it."""
+        with self._lock:
+            obs = self.observation
+            if obs.program_address is not None or self._stopping.is_set():
+                return
+            obs.program_address, obs.program_socket = to, program_socket
+            self._send(self.request, to)
+
+    def _on_datagram(self, sock: socket.socket, data: bytes, sender: Address) -> None:
+        obs = self.observation
+        self._record(obs.received if sock is self.sockets[0] else obs.elsewhere, data, sender)
+
+
+class ReferenceUdpServer(_DatagramCounterpart):
+    """Answers the first request with the message, to its sender; records every datagram."""
+
+    def __init__(self, message: bytes, deadline: float, program_alive: Callable[[], bool],
+                 on_done: Callable[[], None],
+                 new_socket: Callable[[int, int], socket.socket] = socket.socket, inspect=None):
+        super().__init__(deadline, program_alive, on_done, "reference-udp-server", new_socket, 1, inspect,
+                         tcp_guard=True)
+        self.message = message
+
+    def _on_datagram(self, sock: socket.socket, data: bytes, sender: Address) -> None:
+        obs = self.observation
+        self._record(obs.received, data, sender)
+        if obs.program_address is None:
+            obs.program_address = sender
+            if self.inspect is not None:  # now: the client waits for the reply on that socket
+                obs.program_socket = self.inspect(sender)
+            self._send(self.message, sender)
