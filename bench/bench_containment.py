@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.running import sandbox# noqa: E402
+from grader.running import sandbox  # noqa: E402
 from grader.grading import GradeOptions, grade_file  # noqa: E402
 
 HOSTILE = ROOT / "tests" / "fixtures" / "hostile"

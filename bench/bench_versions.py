@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.running import sandbox# noqa: E402
+from grader.running import sandbox  # noqa: E402
 
 
 def main() -> None:
