@@ -92,8 +92,10 @@ def explain_datagrams(run: PairRun, exercise: Exercise) -> Explanation:
     to_client = [d for d in s_sent if d.other and d.other[1] in client_ports]
     astray = [d for d in s_sent if d not in to_client]
     s_got, c_got = _received(server), _received(client)
-    crossed = ["client -> server: the client sent %s; the server received %s" % (_listed(c_sent, True), _listed(s_got, False)),
-               "server -> client: the server sent %s; the client received %s" % (_listed(to_client, True), _listed(c_got, False))]
+    crossed = ["client -> server: the client sent %s; the server received %s"
+               % (_listed(c_sent, True), _listed(s_got, False)),
+               "server -> client: the server sent %s; the client received %s"
+               % (_listed(to_client, True), _listed(c_got, False))]
     if astray:
         crossed.append("server -> elsewhere (not to the client's address): %s" % _listed(astray, True))
     verdict, matched = _verdict(run, exercise, s_got, c_sent, to_client, astray, c_got)

@@ -3,9 +3,10 @@
 Each condition is one more session against a reference counterpart with a ``peers.Manner``
 (the message in one-byte pieces, a slow connect or accept, the client closing its side first,
 IPv6 loopback), with the same time limit and cleanup as a normal run, all in parallel threads.
-A datagram (UDP) lab has its own conditions (``datagram_conditions``), with a
-``peers_udp.DatagramManner``.  A program survives a condition when every check it passed in the normal grading still passes;
-the result is a separate "Robustness" section that does not change the score.
+A datagram (UDP) lab has its own conditions (``datagram_conditions``, each with a
+``peers_udp.DatagramManner``).  A program survives a condition when every check it passed in
+the normal grading still passes; the result is a separate "Robustness" section that does not
+change the score.
 """
 from __future__ import annotations
 
