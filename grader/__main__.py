@@ -323,12 +323,10 @@ def _pair(args) -> int:
     except (ExerciseError, InputError) as exc:
         print("grader: %s" % exc, file=sys.stderr)
         return ExitCode.BAD_INPUT
-    if exercise.transport != "tcp":
-        print("grader: pair is not supported for datagram labs yet (%s is %s)"
-              % (exercise.id or exercise.name, exercise.transport.upper()), file=sys.stderr)
-        return ExitCode.BAD_INPUT
     timeout = args.timeout if args.timeout is not None else exercise.time_limit
     run = run_pair(Path(args.server_file), Path(args.client_file), exercise, timeout)
+    if exercise.transport == "udp":
+        from grader.labday.pair_udp import explain_datagrams as explain
     explanation = explain(run, exercise)
     from grader.report.safe_text import writable
 
@@ -423,10 +421,6 @@ def _grade_one(args) -> int:
             except ExerciseError as exc:
                 print("grader: %s" % exc, file=sys.stderr)
                 return ExitCode.BAD_INPUT
-        if args.stress and exercise is not None and exercise.transport != "tcp":
-            print("grader: --stress is not supported for datagram labs yet (%s is %s)"
-                  % (exercise.id or exercise.name, exercise.transport.upper()), file=sys.stderr)
-            return ExitCode.BAD_INPUT
         read_program(path)  # a file that cannot be graded is said so before anything starts
         sandbox = _sandbox(args.sandbox or False)
         # Start the program first: the rest of the grader loads while its interpreter starts.

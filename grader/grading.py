@@ -20,7 +20,7 @@ from grader.running.launch import RUNS, StartedProgram
 from grader.report.bounds import bounded
 from grader.judging.results import Report
 from grader.running.peers import Conversation
-from grader.running.session import DEFAULT_REQUEST, UDP, Trace, run_session
+from grader.running.session import UDP, Trace, datagram_request, run_session
 from grader.judging.timeline import build_timeline
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "student_template"
@@ -76,7 +76,7 @@ def _grade(role: str, path: Path, options: GradeOptions, exercise: Exercise,
     def session(message: str, run: Optional[StartedProgram], conversation: Conversation) -> Trace:
         if exercise.transport == UDP:  # datagrams: the reference client sends its request
             return run_session(role, path, exercise, message.encode(), time_limit, options.sandbox, run,
-                               transport=UDP, request=(exercise.request or "").encode() or DEFAULT_REQUEST)
+                               transport=UDP, request=datagram_request(exercise))
         return run_session(role, path, exercise, message.encode(), time_limit, options.sandbox, run,
                            conversation)
 

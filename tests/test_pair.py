@@ -168,16 +168,98 @@ def test_the_command_line_exit_codes(tmp_path, capsys):
                  str(REFERENCE / "client.py")]) == 2
 
 
-def test_datagram_labs_are_refused_with_a_clear_message(capsys, monkeypatch):
-    import grader.exercises.loader
+UDP = find_exercise("udp_hello")
+UDP_REFERENCE = REFERENCE / "udp_hello"
+UDP_FIXTURES = FIXTURES / "udp_hello"
 
-    # A datagram lab as the command line would load it (the shipped one may not exist yet).
-    monkeypatch.setattr(grader.exercises.loader, "find_exercise",
-                        lambda name: HELLO_WORLD._replace(transport="udp", id="udp_hello"))
-    code = main(["pair", "--exercise", "udp_hello", str(REFERENCE / "server.py"), str(REFERENCE / "client.py")])
-    assert code == 2
-    assert "not supported for datagram labs yet" in capsys.readouterr().err
-    assert not grader_processes()  # refused before anything started
+
+def _udp_pair(server, client, limit=3.0):
+    from grader.labday.pair_udp import explain_datagrams
+
+    run = run_pair(server, client, UDP, limit)
+    return run, explain_datagrams(run, UDP)
+
+
+def test_the_udp_reference_pair_matches_and_shows_the_datagrams_each_way():
+    run, result = _udp_pair(UDP_REFERENCE / "server.py", UDP_REFERENCE / "client.py")
+    assert result.matched, result.verdict
+    assert run.transport == "udp" and run.ended_because == "both programs ended"
+    assert "printed Hello World!" in result.verdict[0]
+    request, reply = result.crossed[:2]
+    assert request.startswith("client -> server") and "14 bytes b'Hello, server!'" in request
+    assert "addressed to ('localhost', 12345)" in request  # what the program wrote
+    assert reply.startswith("server -> client") and "the client received 12 bytes b'Hello World!'" in reply
+    assert len(result.crossed) == 2 and run.elsewhere == ()  # nothing went astray
+    assert {who for _, who, _ in result.timeline} == {"server", "client"}
+    assert not grader_processes()
+
+
+def test_a_udp_server_replying_to_a_hard_coded_address_is_told_where_the_reply_went():
+    run, result = _udp_pair(UDP_FIXTURES / "server" / "hardcoded_reply_address.py", UDP_REFERENCE / "client.py")
+    assert not result.matched
+    assert "replied to ('localhost', 12346), not to the address the request came from" in result.verdict[0]
+    assert "the reply went elsewhere" in result.verdict[0]
+    assert any(line.startswith("server -> elsewhere") for line in result.crossed)
+    assert [data for data, _ in run.elsewhere] == [b"Hello World!"]  # it arrived there, not at the client
+
+
+def test_a_udp_client_printing_bytes_did_not_decode():
+    _, result = _udp_pair(UDP_REFERENCE / "server.py", UDP_FIXTURES / "client" / "prints_bytes.py")
+    assert not result.matched
+    assert "printed b'Hello World!' because it did not decode" in result.verdict[0]
+
+
+def test_a_udp_client_receiving_before_sending_is_a_deadlock_found_at_once():
+    began = time.monotonic()
+    run, result = _udp_pair(UDP_REFERENCE / "server.py", UDP_FIXTURES / "client" / "receives_before_sending.py",
+                            limit=8.0)
+    assert time.monotonic() - began < 6.0  # found, not waited out
+    assert run.ended_because == "deadlock"
+    assert "both wait for the other (deadlock)" in result.verdict[0]
+    assert "the client must send its request first" in result.verdict[0]
+    assert run.server.stopped_because and run.client.stopped_because
+
+
+def test_a_udp_client_with_a_small_buffer_gets_a_cut_reply():
+    _, result = _udp_pair(UDP_REFERENCE / "server.py", UDP_FIXTURES / "client" / "buffer_too_small.py")
+    assert not result.matched
+    assert "recvfrom(5) buffer was too small and it got only b'Hello'" in result.verdict[0]
+
+
+def test_a_udp_server_that_never_binds_or_listens_over_tcp_leaves_the_client_unstarted():
+    for name, said in (("no_bind.py", "never bound a UDP socket"), ("stream_socket.py", "made a TCP socket")):
+        began = time.monotonic()
+        run, result = _udp_pair(UDP_FIXTURES / "server" / name, UDP_REFERENCE / "client.py", limit=8.0)
+        assert said in result.verdict[0], result.verdict
+        assert run.client.events == []
+        assert time.monotonic() - began < 6.0  # blocked with no client possible: stopped at once
+
+
+def test_a_udp_request_that_never_reaches_recvfrom(tmp_path):
+    server = _write(tmp_path, "server.py", "import socket, time\ns = socket.socket(socket.AF_INET, "
+                    "socket.SOCK_DGRAM)\ns.bind(('', 12345))\ntime.sleep(0.3)\ns.close()\n")
+    _, result = _udp_pair(server, UDP_REFERENCE / "client.py", limit=3.0)
+    assert "the server never called recvfrom() to receive it" in result.verdict[0]
+
+
+def test_a_udp_client_waiting_after_the_server_ended_is_stopped(tmp_path):
+    server = _write(tmp_path, "server.py", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                    "s.bind(('', 12345))\ndata, addr = s.recvfrom(1024)\ns.close()\n")
+    began = time.monotonic()
+    run, result = _udp_pair(server, UDP_REFERENCE / "client.py", limit=8.0)
+    assert time.monotonic() - began < 6.0
+    assert run.ended_because.startswith("the server ended; the client waits")
+    assert "received b'Hello, server!' but never sent a reply" in result.verdict[0]
+
+
+def test_the_command_line_for_a_datagram_pair(capsys):
+    assert main(["pair", "--exercise", "udp_hello", str(UDP_REFERENCE / "server.py"),
+                 str(UDP_REFERENCE / "client.py")]) == 0
+    out = capsys.readouterr().out
+    assert "The datagrams that crossed:" in out and "The conversation matches the exercise." in out
+    assert main(["pair", "--exercise", "udp_hello", str(UDP_FIXTURES / "server" / "hardcoded_reply_address.py"),
+                 str(UDP_REFERENCE / "client.py")]) == 1
+    assert not grader_processes()
 
 
 LOOPING_SERVER = '''import socket

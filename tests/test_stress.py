@@ -211,10 +211,79 @@ def test_the_robustness_section_in_text_and_json(tmp_path, capsys):
     assert not grader_processes()
 
 
-def test_stress_is_refused_for_datagram_labs(capsys, monkeypatch):
-    import grader.exercises.loader
+UDP = find_exercise("udp_hello")
+UDP_REFERENCE = REFERENCE / "udp_hello"
+UDP_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "udp_hello"
 
-    monkeypatch.setattr(grader.exercises.loader, "find_exercise",
-                        lambda name: HELLO_WORLD._replace(transport="udp", id="udp_hello"))
-    assert main(["server", str(REFERENCE / "server.py"), "--stress", "--exercise", "udp_hello"]) == 2
-    assert "--stress is not supported for datagram labs yet" in capsys.readouterr().err
+IMPATIENT_UDP_SERVER = '''import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("", 12345))
+print("Waiting for a request...")
+s.settimeout(0.2)  # gives up on a request that takes its time
+data, address = s.recvfrom(1024)
+print("Request received")
+s.sendto(b"Hello World!", address)
+print("Message sent!")
+s.close()
+'''
+
+IMPATIENT_UDP_CLIENT = '''import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("Sending request...")
+s.sendto(b"Hello, server!", ("localhost", 12345))
+print("Waiting for reply...")
+s.settimeout(0.2)  # gives up on a reply that takes its time
+data, address = s.recvfrom(1024)
+print(data.decode())
+s.close()
+'''
+
+
+def test_the_udp_reference_programs_survive_every_datagram_condition():
+    server = grade_file("server", UDP_REFERENCE / "server.py", STRESS, exercise=UDP)
+    assert server.full_marks
+    assert {r.condition: r.status for r in server.robustness} == {"late_request": "survived"}
+    client = grade_file("client", UDP_REFERENCE / "client.py", STRESS, exercise=UDP)
+    assert client.full_marks
+    assert {r.condition: r.status for r in client.robustness} == {"late_reply": "survived", "other_port": "survived"}
+    assert not grader_processes()
+
+
+def test_a_udp_server_with_a_short_timeout_fails_the_late_request_and_keeps_its_score(tmp_path):
+    path = _write(tmp_path, IMPATIENT_UDP_SERVER)
+    plain = grade_file("server", path, GradeOptions(timeout=3.0), exercise=UDP)
+    stressed = grade_file("server", path, STRESS, exercise=UDP)
+    assert plain.full_marks and stressed.full_marks  # the reference client is quick: it passes
+    assert _checks(plain) == _checks(stressed)
+    late = _by_condition(stressed)["late_request"]
+    assert late.status == "failed" and "server.receives" in late.failed_checks
+    assert "a UDP server waits for datagrams as long as it takes" in late.lesson
+
+
+def test_a_udp_client_with_a_short_timeout_fails_the_late_reply_only(tmp_path):
+    path = _write(tmp_path, IMPATIENT_UDP_CLIENT)
+    plain = grade_file("client", path, GradeOptions(timeout=3.0), exercise=UDP)
+    stressed = grade_file("client", path, STRESS, exercise=UDP)
+    assert plain.full_marks and _checks(plain) == _checks(stressed)
+    found = _by_condition(stressed)
+    assert found["late_reply"].status == "failed" and "client.prints_message" in found["late_reply"].failed_checks
+    assert "without a short timeout" in found["late_reply"].lesson
+    assert found["other_port"].status == "survived"
+
+
+def test_a_connected_udp_client_misses_the_reply_from_another_port():
+    report = grade_file("client", UDP_FIXTURES / "client" / "connect_then_send.py", STRESS, exercise=UDP)
+    assert report.full_marks  # connect() + send() is legal in the lab
+    found = _by_condition(report)
+    assert found["late_reply"].status == "survived"
+    other = found["other_port"]
+    assert other.status == "missed"  # extra mile: said, never counted as a failure
+    assert "client.prints_message" in other.failed_checks and "connected UDP socket" in other.lesson
+
+
+def test_stress_for_a_datagram_lab_on_the_command_line(tmp_path, capsys):
+    path = _write(tmp_path, IMPATIENT_UDP_SERVER)
+    assert main(["server", str(path), "--stress", "--exercise", "udp_hello", "--timeout", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("Score:") < out.index("Robustness") and "[FAILED  ] late_request" in out
+    assert not grader_processes()

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from grader.running.peers_udp import MAX_DATAGRAMS, RECEIVE_LIMIT, ReferenceUdpClient, ReferenceUdpServer
+from grader.running.peers_udp import (MAX_DATAGRAMS, RECEIVE_LIMIT, DatagramManner, ReferenceUdpClient,
+                                      ReferenceUdpServer)
 
 
 def _program_socket() -> socket.socket:
@@ -18,9 +19,9 @@ def _program_socket() -> socket.socket:
     return sock
 
 
-def _started(kind, payload, alive=lambda: True):
+def _started(kind, payload, alive=lambda: True, **more):
     done = threading.Event()
-    peer = kind(payload, time.monotonic() + 10, alive, done.set)
+    peer = kind(payload, time.monotonic() + 10, alive, done.set, **more)
     peer.start()
     return peer, done
 
@@ -148,3 +149,45 @@ def test_a_tcp_connect_to_the_server_port_is_refused():
         server.stop()
     with socket.socket() as other:  # and released at the end
         other.bind(server.address)
+
+
+def test_a_late_reply_from_another_port_is_due_until_sent():
+    # --stress: the reply is on its way (the session must not call the program stalled) until it
+    # is sent, late, and from the counterpart's second socket, not the one the request reached.
+    done = threading.Event()
+    server = ReferenceUdpServer(b"Hello World!", time.monotonic() + 10, lambda: True, done.set,
+                                manner=DatagramManner(reply_delay=0.4, reply_from_other_port=True))
+    server.start()
+    program = _program_socket()
+    port = program.getsockname()[1]
+    try:
+        program.sendto(b"request", server.address)
+        began = time.monotonic()
+        time.sleep(0.05)
+        server.catch_up()
+        assert server.sent_or_due(port) == 1 and server.observation.delivered_to(port) == 0
+        reply, sender = program.recvfrom(100)
+        assert reply == b"Hello World!" and time.monotonic() - began >= 0.3
+        assert sender != server.address and sender == server.sockets[1].getsockname()
+        assert server.sent_or_due(port) == 1 and server.observation.delivered_to(port) == 1
+    finally:
+        program.close()
+        server.stop()
+    assert done.is_set() and not server.is_alive()
+
+
+def test_a_late_request_is_sent_after_the_delay_and_dropped_if_stopped_first():
+    client, done = _started(ReferenceUdpClient, b"request", manner=DatagramManner(request_delay=0.3))
+    program = _program_socket()
+    try:
+        began = time.monotonic()
+        client.send_request(program.getsockname())
+        data, _ = program.recvfrom(100)
+        assert data == b"request" and time.monotonic() - began >= 0.25
+    finally:
+        program.close()
+        client.stop()
+    late, _ = _started(ReferenceUdpClient, b"request", manner=DatagramManner(request_delay=5.0))
+    late.send_request(("127.0.0.1", 9))
+    late.stop()  # the session ended first: nothing is sent afterwards
+    assert late.observation.sent == [] and not late.is_alive()

@@ -6,12 +6,19 @@ program wrote, the client's connect reaches the server).  The run ends when the 
 longer change (both ended; the client ended and the server waits for another client; both wait
 in recv() with nothing on its way: a deadlock) or at the time limit; both are stopped then.
 
+A datagram (UDP) lab: the client starts once the server's UDP socket is bound (kernel-checked),
+with its datagrams routed there; the server's datagrams to an address one came from (the
+client's) go there, any other address reaches the grader's stand-in for "elsewhere" only.
+Both waiting in recvfrom() with nothing on its way, or one waiting for a datagram from a
+program that ended, ends the run too.  ``grader.labday.pair_udp`` explains such a run.
+
 ``explain`` turns the two traces into one timeline, what crossed the connection, and a verdict
 in plain words naming the side that broke the conversation.  No score: it is for learning.
 """
 from __future__ import annotations
 
 import queue
+import socket
 import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple
@@ -24,9 +31,12 @@ from grader.report.bounds import TEXT_CHARS, TIMELINE_ENTRIES, output, quoted
 from grader.running.runner import ProgramRun, RunOutput
 from grader.running.session import FILE_SIZE_LIMIT, MEMORY_LIMIT, STARTUP_ALLOWANCE, Trace
 from grader.judging.timeline import describe
+from grader.running import kernel
 
 STOPPED_TIME_LIMIT = "time limit"
 _LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+# Where a datagram socket bound at these hosts is reached from an IPv4 client.
+_DATAGRAM_LOOPBACK = ("127.0.0.1", "0.0.0.0", "::ffff:127.0.0.1", "::ffff:0.0.0.0", "::")
 
 
 class _Side:
@@ -50,7 +60,7 @@ class _Side:
             return
         kind = event.get("kind")
         blocking = event.get("timeout") is None and event.get("threads", 1) == 1
-        self.waiting = event if kind in ("accept_call", "recv_call") and blocking else None
+        self.waiting = event if kind in ("accept_call", "recv_call", "datagram_recv_call") and blocking else None
         self.in_accept = kind == "accept_call"
 
     def mine(self, kind: str) -> List[Dict]:
@@ -66,8 +76,50 @@ class _Side:
 class PairRun(NamedTuple):
     server: Trace
     client: Trace
-    listen_address: Optional[Tuple[str, int]]  # where the server listened (kernel-checked)
+    listen_address: Optional[Tuple[str, int]]  # where the server listened (UDP: bound), kernel-checked
     ended_because: str
+    transport: str = "tcp"
+    # UDP: what reached the stand-in for "elsewhere" (datagrams the server addressed to no one
+    # that had sent it one), each (data, sender).
+    elsewhere: Tuple[Tuple[bytes, Tuple[str, int]], ...] = ()
+
+
+class _Elsewhere:
+    """A loopback UDP socket standing for every address nobody in the pair has: a datagram
+    addressed there reaches no real program.  Its port number is held for TCP too (bound, never
+    listening), so a TCP connect routed there is refused, as no one accepts in a UDP lab."""
+
+    def __init__(self) -> None:
+        self.tcp_guard: Optional[socket.socket] = None
+        for attempt in range(8):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind(("127.0.0.1", 0))
+            guard = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                guard.bind(self.sock.getsockname())
+                self.tcp_guard = guard
+                break
+            except OSError:
+                guard.close()
+                if attempt == 7:
+                    break
+                self.sock.close()
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self) -> Tuple[Tuple[bytes, Tuple[str, int]], ...]:
+        """What arrived, then closed."""
+        arrived = []
+        while len(arrived) < 50:
+            try:
+                data, sender = self.sock.recvfrom(65535)
+            except OSError:
+                break
+            arrived.append((data, sender[:2]))
+        self.sock.close()
+        if self.tcp_guard is not None:
+            self.tcp_guard.close()
+        return tuple(arrived)
 
 
 def run_pair(server_file: Path, client_file: Path, exercise: Exercise, time_limit: float,
@@ -76,6 +128,9 @@ def run_pair(server_file: Path, client_file: Path, exercise: Exercise, time_limi
     inbox: "queue.Queue" = queue.Queue()
     server = _Side(SERVER, Path(server_file), inbox, sandbox)
     client = _Side(CLIENT, Path(client_file), inbox, sandbox)
+    datagrams = exercise.transport == "udp"
+    elsewhere = _Elsewhere() if datagrams else None
+    arrived_elsewhere: Tuple = ()
     began = time.monotonic()
     deadline = began + time_limit + STARTUP_ALLOWANCE
     listen_address = None
@@ -85,7 +140,7 @@ def run_pair(server_file: Path, client_file: Path, exercise: Exercise, time_limi
         server.run.start()
         _watch_exit(server, inbox)
         while True:
-            reason = _over(server, client)
+            reason = _over(server, client) or (_datagrams_over(server, client) if datagrams else None)
             if reason:
                 ended_because = reason
                 break
@@ -105,16 +160,25 @@ def run_pair(server_file: Path, client_file: Path, exercise: Exercise, time_limi
                 side.main_pid = item.get("pid")
                 deadline = max(deadline if role == CLIENT else 0.0, time.monotonic() + time_limit)
                 more = {}
-                if role == CLIENT:
+                if datagrams:
+                    more = _datagram_config(role, listen_address, elsewhere.port)
+                elif role == CLIENT:
                     more = {"connect_host": listen_address[0], "connect_port": listen_address[1]}
                 side.run.configure(side.config(time_limit=time_limit, **more))
                 side.started_at = time.monotonic()
             elif item.get("kind") == "finished" and item.get("pid") == side.main_pid:
                 side.finished_status = item.get("status")
                 side.run.release()  # its code ended: the process exits, closing what it left open
-            elif (role == SERVER and listen_address is None and item.get("kind") == "listen"
+            elif (not datagrams and role == SERVER and listen_address is None and item.get("kind") == "listen"
                   and item.get("ok") and item.get("pid") == server.main_pid):
                 listen_address = _verified_address(server, item)
+                if listen_address is not None:
+                    client.run.start()
+                    _watch_exit(client, inbox)
+            elif (datagrams and role == SERVER and listen_address is None and item.get("kind") == "bind"
+                  and item.get("ok") and item.get("type") == socket.SOCK_DGRAM
+                  and item.get("pid") == server.main_pid):
+                listen_address = _verified_datagram_address(server, item)
                 if listen_address is not None:
                     client.run.start()
                     _watch_exit(client, inbox)
@@ -130,13 +194,68 @@ def run_pair(server_file: Path, client_file: Path, exercise: Exercise, time_limi
                 side.run.stop()
         for side in (server, client):
             outputs[side.role] = side.run.finish()
+        if elsewhere is not None:
+            arrived_elsewhere = elsewhere.close()
     _drain(inbox, server, client)
     for side in (server, client):
         side.events = [e for e in side.events if not (isinstance(e.get("t"), (int, float)) and e["t"] > decided_at)]
     duration = time.monotonic() - began
     return PairRun(_trace(server, outputs[SERVER], exercise, time_limit, began, duration),
                    _trace(client, outputs[CLIENT], exercise, time_limit, began, duration),
-                   listen_address, ended_because)
+                   listen_address, ended_because, exercise.transport, arrived_elsewhere)
+
+
+def _datagram_config(role: str, bound: Optional[Tuple[str, int]], elsewhere: int) -> Dict:
+    """The probe's routing in a UDP pair: the client's datagrams go to the server's socket; the
+    server's to an address a datagram came from keep it, any other goes elsewhere.  TCP connects
+    (a SOCK_STREAM program in a UDP lab) go to elsewhere's port, where no one accepts."""
+    more = {"connect_host": "127.0.0.1", "connect_port": elsewhere}
+    if role == CLIENT:
+        return dict(more, udp_host=bound[0], udp_port=bound[1])
+    return dict(more, udp_host="127.0.0.1", udp_port=elsewhere, udp_keep_senders=1)
+
+
+def _verified_datagram_address(server: _Side, event: Dict) -> Optional[Tuple[str, int]]:
+    """Where the client's datagrams reach the server's bound UDP socket: only this machine's
+    IPv4 loopback, and only a socket the kernel shows the program holds."""
+    address = kernel.endpoint(event.get("address"))
+    if address is None or address[0] not in _DATAGRAM_LOOPBACK:
+        return None
+    inode = server.run.udp_socket_inode(("127.0.0.1", address[1]))
+    if inode == 0 or (inode and server.run.holds_socket(inode) is False):
+        return None
+    return "127.0.0.1", address[1]
+
+
+def _datagrams_over(server: _Side, client: _Side) -> Optional[str]:
+    """UDP: why the run can stop now.  A program waiting in a blocking recvfrom() with every
+    datagram sent to that socket already read waits for the other program only: for ever when
+    that one ended, or waits in recvfrom() the same way (a deadlock)."""
+    if client.run.process is None:  # started once a UDP socket is bound: nothing else wakes a blocked server
+        return "the server waits, with no UDP socket bound that a client could reach" if server.waiting else None
+    server_stuck, client_stuck = _waits_for_nothing(server, client), _waits_for_nothing(client, server)
+    if server_stuck and client_stuck:
+        return "deadlock"
+    if client_stuck and server.ended:
+        return "the server ended; the client waits for a datagram that will not come"
+    if server_stuck and client.ended:
+        return "the client ended; the server waits for another datagram"
+    return None
+
+
+def _waits_for_nothing(side: _Side, other: _Side) -> bool:
+    waiting = side.waiting
+    if not waiting or waiting.get("kind") != "datagram_recv_call":
+        return False
+    local = kernel.endpoint(waiting.get("local"))
+    if local is None:
+        return False
+    if not local[1]:
+        return True  # an unbound socket: no datagram can ever be addressed to it
+    on_its_way = sum(1 for e in other.events if e.get("kind") == "datagram_send" and e.get("ok")
+                     and (kernel.endpoint(e.get("to")) or ("", 0))[1] == local[1])
+    read = sum(1 for e in side.mine("datagram_recv_return") if e.get("ok") and e.get("sock") == waiting.get("sock"))
+    return read >= on_its_way
 
 
 def _watch_exit(side: _Side, inbox: "queue.Queue") -> None:
@@ -383,7 +502,7 @@ def render(run: PairRun, explanation: Explanation, exercise: Exercise, server_fi
         out.append("  (%d more entries not shown)" % (len(explanation.timeline) - TIMELINE_ENTRIES))
     if not explanation.timeline:
         out.append("  (nothing happened)")
-    out += ["", "What crossed the connection:"] + ["  " + quoted(line, TEXT_CHARS) for line in explanation.crossed]
+    out += ["", "What crossed the connection:" if run.transport != "udp" else "The datagrams that crossed:"] + ["  " + quoted(line, TEXT_CHARS) for line in explanation.crossed]
     out += ["", "Verdict:"] + ["  " + quoted(line, TEXT_CHARS) for line in explanation.verdict]
     if explanation.matched:
         out.append("  The conversation matches the exercise.")

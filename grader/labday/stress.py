@@ -3,8 +3,10 @@
 Each condition is one more session against a reference counterpart with a ``peers.Manner``
 (the message in one-byte pieces, a slow connect or accept, the client closing its side first,
 IPv6 loopback), with the same time limit and cleanup as a normal run, all in parallel threads.
-A program survives a condition when every check it passed in the normal grading still passes;
-the result is a separate "Robustness" section that does not change the score.
+A datagram (UDP) lab has its own conditions (``datagram_conditions``, each with a
+``peers_udp.DatagramManner``).  A program survives a condition when every check it passed in
+the normal grading still passes; the result is a separate "Robustness" section that does not
+change the score.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from grader.judging.checks import Context, evaluate
 from grader.judging.checks.facts import Facts
 from grader.exercises.default import CLIENT
 from grader.running.peers import Conversation, Manner
+from grader.running.peers_udp import DatagramManner
 from grader.report.bounds import TEXT_CHARS, quoted
 from grader.judging.results import CheckResult, RobustnessResult
-from grader.running.session import run_session
+from grader.running.session import UDP, datagram_request, run_session
 
 SURVIVED, FAILED, NOT_APPLICABLE = "survived", "failed", "not applicable"
 MISSED = "missed"  # an extra-mile condition not survived: said, but not counted as a failure
@@ -30,7 +33,7 @@ SLOW = 1.0  # seconds a slow counterpart waits before connecting or accepting
 class Condition(NamedTuple):
     name: str
     description: str
-    manner: Manner
+    manner: object  # a peers.Manner (TCP) or a peers_udp.DatagramManner (UDP)
     lesson: str  # the TCP lesson a failure teaches
     extra_mile: bool = False  # beyond the handout: not surviving it is "missed", not "failed"
 
@@ -80,6 +83,35 @@ def conditions(role: str, conversation: Conversation) -> List[Tuple[Condition, O
     ]
 
 
+def datagram_conditions(role: str) -> List[Tuple[Condition, Optional[str]]]:
+    """A datagram lab's conditions for ``role``, each with why it does not apply (None: it does).
+
+    Late datagrams are plain UDP (a busy peer, a slow network); a reply from another port is
+    legal too (servers answering from a new socket, as TFTP does, or from another address of a
+    computer with several), but beyond the handout: extra mile.  Not asked: duplicates (the
+    handout's programs do one exchange, so a second copy changes nothing they do) and IPv6 (the
+    grader carries a lab program's datagrams over IPv4 whatever host it names)."""
+    if role == CLIENT:
+        return [
+            (Condition("late_reply", "the reference server replies %g s after your request arrives" % SLOW,
+                       DatagramManner(reply_delay=SLOW),
+                       "a reply may take a while (a busy server, a slow network): wait for it in "
+                       "recvfrom() without a short timeout"), None),
+            (Condition("other_port", "the reference server replies from another port than the one "
+                       "your request went to", DatagramManner(reply_from_other_port=True),
+                       "a connected UDP socket (connect()) only takes datagrams from the address it "
+                       "connected to, and a server may reply from another port or address: "
+                       "sendto() + recvfrom() takes the reply wherever it comes from (extra mile: "
+                       "the handout's server replies from its own port)", extra_mile=True), None),
+        ]
+    return [
+        (Condition("late_request", "the reference client sends its request %g s after your socket "
+                   "is bound" % SLOW, DatagramManner(request_delay=SLOW),
+                   "a UDP server waits for datagrams as long as it takes: recvfrom() without a "
+                   "short timeout, no give-up before a request comes"), None),
+    ]
+
+
 def ipv6_loopback() -> bool:
     """Whether this computer can listen on ::1 (IPv6 may be disabled)."""
     if not socket.has_ipv6:
@@ -96,12 +128,18 @@ def run_stress(ctx: Context, baseline: Tuple[CheckResult, ...], path: Path, mess
                time_limit: float, sandbox: bool, conversation: Conversation) -> Tuple[RobustnessResult, ...]:
     """Run every applicable condition (in parallel) and judge it against ``baseline``, the
     checks of the normal grading in ``ctx``."""
-    planned = conditions(ctx.role, conversation)
+    datagrams = ctx.exercise.transport == UDP
+    planned = datagram_conditions(ctx.role) if datagrams else conditions(ctx.role, conversation)
     results: Dict[str, RobustnessResult] = {}
 
     def one(condition: Condition) -> RobustnessResult:
-        trace = run_session(ctx.role, path, ctx.exercise, message, time_limit, sandbox,
-                            conversation=conversation, manner=condition.manner)
+        if datagrams:
+            trace = run_session(ctx.role, path, ctx.exercise, message, time_limit, sandbox,
+                                transport=UDP, request=datagram_request(ctx.exercise),
+                                manner=condition.manner)
+        else:
+            trace = run_session(ctx.role, path, ctx.exercise, message, time_limit, sandbox,
+                                conversation=conversation, manner=condition.manner)
         checks = evaluate(ctx._replace(facts=Facts.of(trace)))
         return judge(condition, baseline, checks)
 

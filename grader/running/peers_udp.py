@@ -15,6 +15,9 @@ bytes, its sender, whether the program's process was alive then) until the sessi
   and UDP connect of the client is routed there), it answers the first request with the message,
   to the sender's address, and records everything.
 
+``DatagramManner`` makes a counterpart less kind, legally (``--stress``): the request or the
+reply sent late, the reply sent from another port than the one the request went to.
+
 Datagrams are handled under one lock, by the counterpart's thread as they arrive and by
 ``catch_up`` when the session asks: a datagram the program sent has reached the counterpart's
 socket by the time its send event arrives (loopback delivers within the call), so after
@@ -33,6 +36,14 @@ MAX_DATAGRAMS = 200  # datagrams recorded per list; past it only ``received_tota
 _LARGEST = 65535  # the largest datagram there is
 
 Address = Tuple[str, int]
+
+
+class DatagramManner(NamedTuple):
+    """How kindly a datagram counterpart behaves (the default: at once, from its one socket)."""
+
+    request_delay: float = 0.0  # the reference client sends its request this late (seconds)
+    reply_delay: float = 0.0  # the reference server replies this long after the request came
+    reply_from_other_port: bool = False  # the reference server replies from a second socket
 
 
 class Datagram(NamedTuple):
@@ -83,6 +94,7 @@ class _DatagramCounterpart(threading.Thread):
         self.on_done = on_done
         self.inspect = inspect  # asks the kernel for the program's socket at an address
         self.observation = DatagramObservation()
+        self._scheduled: List[Tuple[float, bytes, Address, int]] = []  # (when, data, to, socket index)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.done = threading.Event()
@@ -149,18 +161,47 @@ class _DatagramCounterpart(threading.Thread):
             for sock in self.sockets:
                 self._drain(sock)
 
+    def sent_or_due(self, port: int) -> int:
+        """How many datagrams this counterpart sent, or will send, to ``port``."""
+        with self._lock:
+            return self.observation.delivered_to(port) + sum(1 for d in self._scheduled if d[2][1] == port)
+
+    def _send_later(self, delay: float, data: bytes, to: Address, via: int = 0) -> None:
+        """Send now, or ``delay`` seconds from now (the thread's loop does it); call under the lock."""
+        if delay <= 0:
+            self._send(data, to, via)
+        else:
+            self._scheduled.append((time.monotonic() + delay, data, to, via))
+            try:
+                self._wake_w.send(b"x")  # the loop recomputes when to wake
+            except OSError:
+                pass
+
+    def _send_due(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            due = [d for d in self._scheduled if d[0] <= now]
+            self._scheduled = [d for d in self._scheduled if d[0] > now]
+            for _, data, to, via in due:
+                self._send(data, to, via)
+
     def run(self) -> None:
         try:
             with selectors.DefaultSelector() as selector:
                 for sock in self.sockets + [self._wake_r]:
                     selector.register(sock, selectors.EVENT_READ)
                 while not self._stopping.is_set():
-                    remaining = self.deadline - time.monotonic()
-                    if remaining <= 0:
+                    now = time.monotonic()
+                    if self.deadline - now <= 0:
                         break
-                    ready = [key.fileobj for key, _ in selector.select(remaining)]
+                    with self._lock:
+                        wake = min([self.deadline] + [d[0] for d in self._scheduled])
+                    ready = [key.fileobj for key, _ in selector.select(max(0.0, wake - now))]
+                    if self._wake_r in ready:
+                        self._wake_r.recv(64)
                     if any(sock in ready for sock in self.sockets):
                         self.catch_up()
+                    self._send_due()
             self.catch_up()  # what arrived before the stop counts
         finally:
             self._finish()
@@ -184,11 +225,11 @@ class _DatagramCounterpart(threading.Thread):
             into.append(datagram)
         return datagram
 
-    def _send(self, data: bytes, to: Address) -> None:
+    def _send(self, data: bytes, to: Address, via: int = 0) -> None:
         obs = self.observation
         at = time.monotonic()  # before: the program may have it before this thread runs again
         try:
-            self.sockets[0].sendto(data, to)
+            self.sockets[via].sendto(data, to)
         except OSError as exc:
             obs.send_error = "%s: %s" % (type(exc).__name__, exc)
             return
@@ -217,9 +258,11 @@ class ReferenceUdpClient(_DatagramCounterpart):
 
     def __init__(self, request: bytes, deadline: float, program_alive: Callable[[], bool],
                  on_done: Callable[[], None],
-                 new_socket: Callable[[int, int], socket.socket] = socket.socket, inspect=None):
+                 new_socket: Callable[[int, int], socket.socket] = socket.socket, inspect=None,
+                 manner: DatagramManner = DatagramManner()):
         super().__init__(deadline, program_alive, on_done, "reference-udp-client", new_socket, 2, inspect)
         self.request = request
+        self.manner = manner
         self.elsewhere_address: Address = self.sockets[1].getsockname()[:2]
 
     def send_request(self, to: Address, program_socket: Optional[int] = None) -> None:
@@ -230,7 +273,7 @@ class ReferenceUdpClient(_DatagramCounterpart):
             if obs.program_address is not None or self._stopping.is_set():
                 return
             obs.program_address, obs.program_socket = to, program_socket
-            self._send(self.request, to)
+            self._send_later(self.manner.request_delay, self.request, to)
 
     def _on_datagram(self, sock: socket.socket, data: bytes, sender: Address) -> None:
         obs = self.observation
@@ -242,10 +285,12 @@ class ReferenceUdpServer(_DatagramCounterpart):
 
     def __init__(self, message: bytes, deadline: float, program_alive: Callable[[], bool],
                  on_done: Callable[[], None],
-                 new_socket: Callable[[int, int], socket.socket] = socket.socket, inspect=None):
-        super().__init__(deadline, program_alive, on_done, "reference-udp-server", new_socket, 1, inspect,
-                         tcp_guard=True)
+                 new_socket: Callable[[int, int], socket.socket] = socket.socket, inspect=None,
+                 manner: DatagramManner = DatagramManner()):
+        super().__init__(deadline, program_alive, on_done, "reference-udp-server", new_socket,
+                         2 if manner.reply_from_other_port else 1, inspect, tcp_guard=True)
         self.message = message
+        self.manner = manner
 
     def _on_datagram(self, sock: socket.socket, data: bytes, sender: Address) -> None:
         obs = self.observation
@@ -254,4 +299,5 @@ class ReferenceUdpServer(_DatagramCounterpart):
             obs.program_address = sender
             if self.inspect is not None:  # now: the client waits for the reply on that socket
                 obs.program_socket = self.inspect(sender)
-            self._send(self.message, sender)
+            self._send_later(self.manner.reply_delay, self.message, sender,
+                             1 if self.manner.reply_from_other_port else 0)

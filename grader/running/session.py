@@ -32,7 +32,7 @@ from grader.running import kernel
 from grader.exercises.default import CLIENT, SERVER, Exercise
 from grader.running.launch import StartedProgram
 from grader.running.peers import Conversation, Manner, Observation, ReferenceClient, ReferenceServer
-from grader.running.peers_udp import DatagramObservation, ReferenceUdpClient, ReferenceUdpServer
+from grader.running.peers_udp import DatagramManner, DatagramObservation, ReferenceUdpClient, ReferenceUdpServer
 from grader.running.runner import ProgramRun, RunOutput
 
 # Limits applied to the student's process by the probe before their code runs (POSIX).
@@ -49,6 +49,11 @@ TCP, UDP = "tcp", "udp"
 # What the reference UDP client sends a server when the exercise names no request of its own.
 DEFAULT_REQUEST = b"Hello, server!"
 STALLED_RECV_FIRST = "waiting in recv() for a reply before sending anything"
+
+
+def datagram_request(exercise: Exercise) -> bytes:
+    """What the reference UDP client sends a server in ``exercise``."""
+    return (exercise.request or "").encode() or DEFAULT_REQUEST
 
 
 class Trace(NamedTuple):
@@ -94,10 +99,11 @@ def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
     ``launch.start_program`` (with the same ``sandbox``); the session adopts it.
     ``conversation``: what the counterpart says besides ``message`` (peers.Conversation).
     ``transport``: "tcp" (a connection) or "udp" (datagrams: ``Trace.datagrams``); for "udp",
-    ``request`` is what the reference client sends a server.  ``manner``: how kindly the TCP
-    counterpart behaves (peers.Manner; ``--stress``)."""
+    ``request`` is what the reference client sends a server.  ``manner``: how kindly the
+    counterpart behaves (``--stress``): a peers.Manner for TCP, a peers_udp.DatagramManner for UDP."""
     if transport == UDP:
-        return _DatagramSession(role, source, exercise, message, time_limit, sandbox, request).run(started)
+        kind = manner if isinstance(manner, DatagramManner) else DatagramManner()
+        return _DatagramSession(role, source, exercise, message, time_limit, sandbox, request, kind).run(started)
     if transport != TCP:
         raise ValueError("transport must be %r or %r, not %r" % (TCP, UDP, transport))
     return _Session(role, source, exercise, message, time_limit, sandbox, conversation, manner).run(started)
@@ -434,9 +440,11 @@ class _DatagramSession(_Session):
     """
 
     def __init__(self, role: str, source: Path, exercise: Exercise, message: bytes,
-                 time_limit: float, sandbox: bool, request: bytes):
+                 time_limit: float, sandbox: bool, request: bytes,
+                 manner: DatagramManner = DatagramManner()):
         super().__init__(role, source, exercise, message, time_limit, sandbox)
         self.request = request
+        self.datagram_manner = manner
         self.received_on: Dict[int, int] = {}  # the program's datagram socket -> datagrams it got
 
     def _peer_observation(self) -> Observation:
@@ -456,7 +464,8 @@ class _DatagramSession(_Session):
             kind, payload = ReferenceUdpClient, self.request
         try:
             self.peer = kind(payload, self.deadline, self._program_alive, self._peer_done,
-                             new_socket=self.program.new_socket, inspect=self._program_udp_socket)
+                             new_socket=self.program.new_socket, inspect=self._program_udp_socket,
+                             manner=self.datagram_manner)
         except OSError:
             return  # the program is gone already, and with it its network namespace
         self.peer.start()
@@ -540,7 +549,8 @@ class _DatagramSession(_Session):
         if self.peer is not None:
             self.peer.catch_up()  # what the program sent so far has been answered
             local = kernel.endpoint(event.get("local"))
-            delivered = self.peer.observation.delivered_to(local[1]) if local and local[1] else 0
+            # A datagram the counterpart will send later (--stress) is on its way too.
+            delivered = self.peer.sent_or_due(local[1]) if local and local[1] else 0
         else:
             delivered = 0
         return STALLED_RECVFROM if self.received_on.get(event.get("sock"), 0) >= delivered else None

@@ -341,10 +341,13 @@ def _datagram_route(sock, address):
     """Where a datagram (or a datagram socket's connect) addressed to ``address`` goes on the
     virtual lab network: to the port the grader named (``udp_host``/``udp_port``), except that
     the port ``udp_keep_port`` (the reference client's own, which a server replies to) keeps its
-    port.  Without that configuration (a TCP grading) it goes where it was addressed."""
+    port, and with ``udp_keep_senders`` (a pair run) an address a datagram came from keeps its
+    address.  Without that configuration (a TCP grading) it goes where it was addressed."""
     port = _config.get("udp_port")
     if not port or not (isinstance(address, tuple) and len(address) >= 2):
         return address
+    if _config.get("udp_keep_senders") and _sender_key(address) in _SENDERS:
+        return address  # a reply to an address a datagram came from (a pair's client)
     host, port = _config.get("udp_host", "127.0.0.1"), int(port)
     keep = _config.get("udp_keep_port")
     if keep and address[1] == int(keep):
@@ -352,6 +355,14 @@ def _datagram_route(sock, address):
     if sock.family == _socket_module.AF_INET6 and ":" not in host:
         host = "::ffff:" + host
     return (host, port)
+
+
+_SENDERS = set()  # (host, port) of every datagram the program received (recvfrom)
+
+
+def _sender_key(address):
+    host = address[0].decode("latin-1") if isinstance(address[0], bytes) else str(address[0])
+    return host, address[1]
 
 
 def _hook(name):
@@ -597,6 +608,8 @@ def install_socket_hooks():
                 data = result
             if dgram:
                 sender = result[1] if name.startswith("recvfrom") else _peername(self)
+                if sender is not None and isinstance(sender, tuple) and len(sender) >= 2:
+                    _SENDERS.add(_sender_key(sender))
                 where = {"peer": None if sender is None else _addr(sender)}
             emit(return_kind, ok=True, sock=sid, via=name, data=_data(data), size=len(data), **where)
             return result
