@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
+
+from grader.exercises import selftest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -28,24 +29,12 @@ class Fixture:
         return self.path.stem if self.path.name != self.role + ".py" else self.path.parent.name
 
 
-_WORD = {"pass": "passed", "fail": "failed", "skip": "skipped"}
-
-
 def parse_fixture(role: str, path: Path) -> Fixture:
-    """Read the ``expect:``, ``hints:`` and ``options:`` lines of a fixture's docstring."""
-    # By hand, not with ast: some fixtures are not valid Python 3 on purpose.
-    doc = path.read_text(encoding="utf-8").split('"""')[1]
-    fields = dict(re.findall(r"^(expect|hints|options): (.*)$", doc, re.M))
-    expect = {}
-    for pair in fields["expect"].split():
-        name, verdict = pair.split("=")
-        expect["%s.%s" % (role, name)] = _WORD[verdict]
-    hints: Dict[str, List[str]] = {}
-    for item in filter(None, (h.strip() for h in fields.get("hints", "").split(";"))):
-        name, text = item.split("=", 1)
-        hints.setdefault("%s.%s" % (role, name), []).append(text)
-    options = dict(o.split("=") for o in fields.get("options", "").split())
-    return Fixture(role, path, expect, hints, float(options.get("timeout", 5.0)))
+    """Read the ``expect:``, ``hints:`` and ``options:`` lines of a fixture's docstring, with the
+    parser ``python -m grader selftest`` uses."""
+    program = selftest.parse_fixture(role, path)
+    return Fixture(role, path, dict(program.expect), dict(program.hints),
+                   program.timeout if program.timeout is not None else 5.0)
 
 
 def all_fixtures(role: str) -> List[Fixture]:
