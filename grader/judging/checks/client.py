@@ -7,7 +7,7 @@ from typing import Optional
 from grader.judging import hints
 from grader.judging.checks import Context, Fail, Here, Outcome, Pass, common, judge
 from grader.judging.checks.facts import Facts, same_address
-from grader.judging.matching import STDERR, contains_as_bytes_repr, contains_as_text
+from grader.judging.matching import contains_as_bytes_repr, contains_as_text
 from grader.report.bounds import quoted
 
 
@@ -58,28 +58,8 @@ def connects(ctx: Context, here: Here) -> Outcome:
 def prints_message(ctx: Context, here: Here) -> Outcome:
     """It printed what it received, in both runs: the second reference server sends something
     else (another message; echoing, a reply other than the line), so a fixed text fails."""
-    message = common.expected_data(ctx, here.step, ctx.facts)
     what = "reply" if here.step.data == "echo" else "message"
-    expected = 'a line with the %s it received, "%s", as text' % (what, message)
-    problem = _message_problem(ctx.facts, message)
-    if problem is not None:
-        actual, hint = problem
-        return Fail(expected, actual, hint)
-    if ctx.other_facts is not None:
-        other = common.expected_data(ctx, here.step, ctx.other_facts)
-        problem = _message_problem(ctx.other_facts, other)
-        if problem is not None:
-            constant = any(contains_as_text(line.text, message) for line in ctx.other_facts.lines)
-            return Fail('the %s the server sent, whatever it is (here "%s")' % (what, other),
-                        'your client did not print "%s" when the server sent that: %s'
-                        % (other, problem[0]),
-                        hints.PRINTS_CONSTANT.format(message=message, other=other)
-                        if constant else problem[1])
-    shown = [line for line in ctx.facts.lines if contains_as_text(line.text, message)]
-    if shown and all(line.stream == STDERR for line in shown):
-        return Pass(("you printed the message to stderr (the error output); it shows on the console, "
-                     "so it counts, but print() writes to stdout, where it belongs",))
-    return Pass()
+    return common.prints_received(ctx, here.step, what, _message_problem, hints.PRINTS_CONSTANT)
 
 
 def _message_problem(facts: Facts, message: str) -> Optional[tuple]:

@@ -9,7 +9,8 @@ from grader.judging import hints
 from grader.batch.roles import role_from_code
 from grader.judging.checks import Context, Fail, Here, Outcome, Pass, Skip, judge
 from grader.judging.checks.facts import Facts
-from grader.judging.matching import STDERR, LineMatch, closest, difference_note, find_line, matches
+from grader.judging.matching import (STDERR, LineMatch, closest, contains_as_text, difference_note,
+                                     find_line, matches)
 from grader.report.bounds import quoted
 from grader.running.session import STALLED_ACCEPT, STALLED_RECV, STALLED_RECV_FIRST, STOPPED_TIME_LIMIT
 from grader.exercises.steps import Step
@@ -373,3 +374,27 @@ def _match_notes(expected: str, match: LineMatch) -> Tuple[str, ...]:
                      'print(..., file=sys.stderr); it shows on the console, so it counts, but '
                      'print() writes to stdout, where the handout\'s lines belong' % expected)
     return tuple(notes)
+
+
+def prints_received(ctx: Context, step, what: str, problem_of, constant_hint: str) -> Outcome:
+    """It printed, as text, what the counterpart sent, in both runs: the second counterpart sends
+    something else, so a fixed text fails.  ``problem_of(facts, text)`` is None when a line shows
+    ``text``, else (what happened, hint); ``constant_hint`` is formatted with the two texts."""
+    message = expected_data(ctx, step, ctx.facts)
+    expected = 'a line with the %s it received, "%s", as text' % (what, message)
+    problem = problem_of(ctx.facts, message)
+    if problem is not None:
+        return Fail(expected, problem[0], problem[1])
+    if ctx.other_facts is not None:
+        other = expected_data(ctx, step, ctx.other_facts)
+        problem = problem_of(ctx.other_facts, other)
+        if problem is not None:
+            constant = any(contains_as_text(line.text, message) for line in ctx.other_facts.lines)
+            return Fail('the %s the server sent, whatever it is (here "%s")' % (what, other),
+                        'your client did not print "%s" when the server sent that: %s' % (other, problem[0]),
+                        constant_hint.format(message=message, other=other) if constant else problem[1])
+    shown = [line for line in ctx.facts.lines if contains_as_text(line.text, message)]
+    if shown and all(line.stream == STDERR for line in shown):
+        return Pass(("you printed the message to stderr (the error output); it shows on the console, "
+                     "so it counts, but print() writes to stdout, where it belongs",))
+    return Pass()

@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 from grader.judging import hints
 from grader.judging.checks import Context, Fail, Here, Outcome, Pass, Skip, common, judge
 from grader.judging.checks.facts import Call, Facts, same_address
-from grader.judging.matching import STDERR, contains_as_bytes_repr, contains_as_text
+from grader.judging.matching import contains_as_bytes_repr, contains_as_text
 from grader.running.peers_udp import Datagram, DatagramObservation
 from grader.report.bounds import quoted
 from grader.running.session import DEFAULT_REQUEST, STALLED_ACCEPT_UDP, STALLED_RECVFROM, STOPPED_TIME_LIMIT
@@ -298,25 +298,8 @@ def _completed(ctx: Context, step) -> Optional[Call]:
 def prints_received(ctx: Context, here: Here) -> Outcome:
     """It printed, as text, the datagram the counterpart sent, in both runs: the second reference
     server sends another message, so a fixed text fails."""
-    message = common.expected_data(ctx, here.step, ctx.facts)
-    expected = 'a line with the message it received, "%s", as text' % message
-    problem = _message_problem(ctx.facts, message)
-    if problem is not None:
-        return Fail(expected, problem[0], problem[1])
-    if ctx.other_facts is not None:
-        other = common.expected_data(ctx, here.step, ctx.other_facts)
-        problem = _message_problem(ctx.other_facts, other)
-        if problem is not None:
-            constant = any(contains_as_text(line.text, message) for line in ctx.other_facts.lines)
-            return Fail('the message the server sent, whatever it is (here "%s")' % other,
-                        'your client did not print "%s" when the server sent that: %s' % (other, problem[0]),
-                        hints.DATAGRAM_PRINTS_CONSTANT.format(message=message, other=other)
-                        if constant else problem[1])
-    shown = [line for line in ctx.facts.lines if contains_as_text(line.text, message)]
-    if shown and all(line.stream == STDERR for line in shown):
-        return Pass(("you printed the message to stderr (the error output); it shows on the console, "
-                     "so it counts, but print() writes to stdout, where it belongs",))
-    return Pass()
+    return common.prints_received(ctx, here.step, "message", _message_problem,
+                                  hints.DATAGRAM_PRINTS_CONSTANT)
 
 
 def _message_problem(facts: Facts, message: str) -> Optional[Tuple[str, str]]:
