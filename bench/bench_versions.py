@@ -1,7 +1,7 @@
 """The cost of a change: the command line of this checkout against the same at another revision.
 
-Runs ``python -m grader ROLE reference/ROLE.py`` (and the server with ``--sandbox`` where it is
-available) from both trees, interleaved round by round so machine noise hits them alike, with
+Runs ``python -m grader ROLE FILE`` on each tree's ``reference/ROLE.py``, copied into a folder of
+its own as a student's file sits (and the server with ``--sandbox`` where it is available), interleaved round by round so machine noise hits them alike, with
 compiled ``.pyc`` in both (a checkout after its first run), and prints the medians and their
 ratio.  The other revision is checked out in a temporary git worktree, removed at the end.
 
@@ -42,12 +42,21 @@ def main() -> None:
         for tree in trees.values():
             subprocess.run([sys.executable, "-m", "compileall", "-q", "grader"], cwd=tree, env=env,
                            stdout=subprocess.DEVNULL, check=True)
+        # Each tree's reference program is graded from a folder of its own, as a student's is:
+        # the program runs in a copy of its folder, and reference/ also holds other labs.
+        programs = {}
+        for name, tree in trees.items():
+            for role in ("server", "client"):
+                own = Path(folder) / ("%s-%s" % (role, len(programs)))
+                own.mkdir()
+                shutil.copy(tree / "reference" / ("%s.py" % role), own / ("%s.py" % role))
+                programs[(name, role)] = str(own / ("%s.py" % role))
         times = {(name, i): [] for name in trees for i in range(len(cases))}
         for _ in range(args.runs):
             for name, tree in trees.items():
                 for i, (role, extra) in enumerate(cases):
                     start = time.perf_counter()
-                    result = subprocess.run([sys.executable, "-m", "grader", role, "reference/%s.py" % role] + extra,
+                    result = subprocess.run([sys.executable, "-m", "grader", role, programs[(name, role)]] + extra,
                                             cwd=tree, env=env, stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     times[(name, i)].append(time.perf_counter() - start)

@@ -32,7 +32,7 @@ from grader.running import kernel
 from grader.exercises.default import CLIENT, SERVER, Exercise
 from grader.running.launch import StartedProgram
 from grader.running.peers import Conversation, Manner, Observation, ReferenceClient, ReferenceServer
-from grader.running.peers_udp import DatagramManner, DatagramObservation, ReferenceUdpClient, ReferenceUdpServer
+# grader.running.peers_udp is imported by datagram sessions only: a TCP grading never loads it.
 from grader.running.runner import ProgramRun, RunOutput
 
 # Limits applied to the student's process by the probe before their code runs (POSIX).
@@ -102,6 +102,8 @@ def run_session(role: str, source: Path, exercise: Exercise, message: bytes,
     ``request`` is what the reference client sends a server.  ``manner``: how kindly the
     counterpart behaves (``--stress``): a peers.Manner for TCP, a peers_udp.DatagramManner for UDP."""
     if transport == UDP:
+        from grader.running.peers_udp import DatagramManner
+
         kind = manner if isinstance(manner, DatagramManner) else DatagramManner()
         return _DatagramSession(role, source, exercise, message, time_limit, sandbox, request, kind).run(started)
     if transport != TCP:
@@ -441,7 +443,7 @@ class _DatagramSession(_Session):
 
     def __init__(self, role: str, source: Path, exercise: Exercise, message: bytes,
                  time_limit: float, sandbox: bool, request: bytes,
-                 manner: DatagramManner = DatagramManner()):
+                 manner: "DatagramManner"):
         super().__init__(role, source, exercise, message, time_limit, sandbox)
         self.request = request
         self.datagram_manner = manner
@@ -451,6 +453,8 @@ class _DatagramSession(_Session):
         return Observation()  # no connection: the datagrams are in ``Trace.datagrams``
 
     def _transport_fields(self) -> Dict:
+        from grader.running.peers_udp import DatagramObservation
+
         return {"transport": UDP,
                 "datagrams": self.peer.observation if self.peer is not None else DatagramObservation()}
 
@@ -458,6 +462,8 @@ class _DatagramSession(_Session):
         return 0.0
 
     def _start_counterpart_at_hello(self) -> None:
+        from grader.running.peers_udp import ReferenceUdpClient, ReferenceUdpServer
+
         if self.role == CLIENT:
             kind, payload = ReferenceUdpServer, self.message
         else:
@@ -524,6 +530,8 @@ class _DatagramSession(_Session):
     def _send_request(self, bind_event: Dict) -> None:
         """The server's datagram socket is bound: send the request there, once the kernel shows
         that a socket of the program is bound at that port (the event alone is its word)."""
+        from grader.running.peers_udp import ReferenceUdpClient
+
         peer = self.peer
         address = kernel.endpoint(bind_event.get("address"))
         if not isinstance(peer, ReferenceUdpClient) or address is None:
