@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="python -m grader",
-        description="Grade the TCP Hello World socket lab.",
+        description="Grade socket-programming labs: TCP Hello World unless --exercise names another (see: exercises).",
         epilog="Example: python -m grader server myserver.py")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
