@@ -86,31 +86,45 @@ class Observation:
         return self.ended in ("eof", "reset") and bool(self.program_alive_at_end)
 
 
-class _Counterpart(threading.Thread):
+class WakeableThread(threading.Thread):
+    """A daemon thread whose wait ends at once when it is stopped or woken: it selects on its
+    own end of a socket pair beside the sockets it reads.  Shared by the TCP counterparts and
+    the datagram ones (``peers_udp``)."""
+
+    def __init__(self, name: str):
+        super().__init__(daemon=True, name=name)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stopping = threading.Event()
+        self.done = threading.Event()
+
+    def _wake(self, why: bytes = b"x") -> bool:
+        """Wake the thread's wait; False when it is over (its socket pair is closed)."""
+        try:
+            self._wake_w.send(why)
+        except OSError:
+            return False
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the wait and join."""
+        self._stopping.set()
+        self._wake()
+        if self.is_alive():
+            self.join(timeout)
+
+
+class _Counterpart(WakeableThread):
     """Shared machinery: a stop that wakes the thread at once, and reading to the end."""
 
     def __init__(self, program_alive: Callable[[], bool], on_done: Callable[[], None], name: str,
                  inspect: Optional[Callable[["Observation"], Optional[int]]] = None,
                  manner: Manner = Manner()):
-        super().__init__(daemon=True, name=name)
+        super().__init__(name)
         self.manner = manner
         self.program_alive = program_alive
         self.inspect = inspect  # asks the kernel for the program's socket (program_socket)
         self.on_done = on_done
-        self.observation = Observation()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._stopping = threading.Event()
-        self.done = threading.Event()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the wait (recorded as "stopped" unless it already ended) and join."""
-        self._stopping.set()
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
-        if self.is_alive():
-            self.join(timeout)
+        self.observation = Observation()  # a stop records the end as "stopped" unless it ended
 
     def _wait_readable(self, sock: socket.socket, deadline: float,
                        until: Optional[Callable[[], bool]] = None) -> bool:
@@ -224,9 +238,7 @@ class ReferenceClient(_Counterpart):
         nothing was received (the documented deadlock: the server waits before sending).
         Called from the session's thread; the answer comes from this one."""
         self._hang_up_answer = answer
-        try:
-            self._wake_w.send(b"h")
-        except OSError:
+        if not self._wake(b"h"):
             answer(False)
 
     def _on_wake(self, sock: socket.socket) -> None:
@@ -356,9 +368,7 @@ class ReferenceServer(_Counterpart):
         ``answer(True)`` otherwise.  Called from the session's thread; the answer comes from
         this one (or at once, when this one is over)."""
         self._reply_answer = answer
-        try:
-            self._wake_w.send(b"r")
-        except OSError:
+        if not self._wake(b"r"):
             self._reply_answer = None
             answer(True)
 

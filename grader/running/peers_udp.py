@@ -31,7 +31,8 @@ import threading
 import time
 from typing import Callable, List, NamedTuple, Optional, Tuple
 
-RECEIVE_LIMIT = 1 << 16  # bytes kept of what the program sent us, in all
+from grader.running.peers import RECEIVE_LIMIT, WakeableThread  # bytes kept of what the program sent us
+
 MAX_DATAGRAMS = 200  # datagrams recorded per list; past it only ``received_total`` counts
 _LARGEST = 65535  # the largest datagram there is
 
@@ -81,14 +82,14 @@ class DatagramObservation:
         return sum(1 for d in self.sent if d.address[1] == port)
 
 
-class _DatagramCounterpart(threading.Thread):
+class _DatagramCounterpart(WakeableThread):
     """Shared machinery: sockets read as datagrams arrive, a stop that wakes the thread at once
     and reads what is already queued first."""
 
     def __init__(self, deadline: float, program_alive: Callable[[], bool], on_done: Callable[[], None],
                  name: str, new_socket: Callable[[int, int], socket.socket], sockets: int,
                  inspect: Optional[Callable[[Address], Optional[int]]] = None, tcp_guard: bool = False):
-        super().__init__(daemon=True, name=name)
+        super().__init__(name)
         self.deadline = deadline
         self.program_alive = program_alive
         self.on_done = on_done
@@ -96,9 +97,6 @@ class _DatagramCounterpart(threading.Thread):
         self.observation = DatagramObservation()
         self._scheduled: List[Tuple[float, bytes, Address, int]] = []  # (when, data, to, socket index)
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self.done = threading.Event()
-        self._wake_r, self._wake_w = socket.socketpair()
         self.sockets: List[socket.socket] = []
         # ``tcp_guard``: a TCP socket bound, never listening, on the first socket's port number,
         # so that a TCP connect routed there (a SOCK_STREAM client in a UDP lab) is refused, as
@@ -144,14 +142,9 @@ class _DatagramCounterpart(threading.Thread):
 
     def stop(self, timeout: float = 5.0) -> None:
         """Read what has arrived, stop, and join."""
-        self._stopping.set()
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
-        if self.is_alive():
-            self.join(timeout)
-        elif not self.done.is_set():  # never started: still read what came and close
+        was_running = self.is_alive()
+        super().stop(timeout)
+        if not was_running and not self.done.is_set():  # never started: still read what came and close
             self.catch_up()
             self._finish()
 
@@ -172,10 +165,7 @@ class _DatagramCounterpart(threading.Thread):
             self._send(data, to, via)
         else:
             self._scheduled.append((time.monotonic() + delay, data, to, via))
-            try:
-                self._wake_w.send(b"x")  # the loop recomputes when to wake
-            except OSError:
-                pass
+            self._wake()  # the loop recomputes when to wake
 
     def _send_due(self) -> None:
         with self._lock:
